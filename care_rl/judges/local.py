@@ -15,17 +15,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from care_rl.judges.base import Conversation, JudgeStats, validate_conversations
-from care_rl.judges.rating import Rating, check_prefix, check_scale, expected_rating
+from care_rl.judges.rating import Rating, check_prefix, check_scale, common_prefix, expected_rating
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# A batch's common prefix is run once when it is at least this long (shorter ones save less than the
+# extra forward pass costs); ratings sort rows into length buckets of LENGTH_BUCKET tokens.
+MIN_SHARED_PREFIX = 32
+LENGTH_BUCKET = 64
 
 
 class LocalBackend:
@@ -93,8 +98,11 @@ class LocalBackend:
     ) -> list[Rating | None]:
         """The judge's rating distribution over ``scale`` per conversation, its reply begun with ``answer_prefix``.
 
-        Rendered with the chat template (generation prompt, then the prefix), sorted by length and run
-        in left-padded batches; ``None`` for a conversation too long for the model or whose batch raised.
+        Rendered with the chat template (generation prompt, then the prefix) and run in left-padded
+        batches; ``None`` for a conversation too long for the model or whose batch raised. Rows are
+        ordered by 64-token length bucket, then by their tokens, so the prompts that differ only at the
+        end (one response, several criteria) share a batch, and a batch's common token prefix of at
+        least ``MIN_SHARED_PREFIX`` tokens is computed once (``expected_rating(shared_prefix=...)``).
         """
         validate_conversations(conversations)
         longest = len(check_scale(scale)[-1])
@@ -103,11 +111,15 @@ class LocalBackend:
         for conv in conversations:
             text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
             rendered.append(self.tokenizer(text + answer_prefix, add_special_tokens=False)["input_ids"])
+
+        def run(batch: list[list[int]]) -> list[Rating]:
+            out: list[Rating] = []
+            for group, shared in prefix_groups(batch):
+                out += expected_rating(self.model, self.tokenizer, group, scale, shared_prefix=shared)
+            return out
+
         return self._batched(
-            rendered,
-            longest,
-            "rating",
-            lambda batch: expected_rating(self.model, self.tokenizer, batch, scale),
+            rendered, longest, "rating", run, order=lambda ids: (len(ids) // LENGTH_BUCKET, ids)
         )
 
     def _batched(
@@ -116,8 +128,10 @@ class LocalBackend:
         extra_tokens: int,
         what: str,
         run: Callable[[list[list[int]]], list[T]],
+        order: Callable[[list[int]], Any] = len,
     ) -> list[T | None]:
-        """Run ``run`` over length-sorted batches; rows too long for the model or in a failed batch are None.
+        """Run ``run`` over batches sorted by ``order`` (default: length, the least padding); rows too
+        long for the model or in a failed batch are None.
 
         Every such row is counted as a failure in ``stats`` and logged: a judge never crashes the run.
         """
@@ -137,7 +151,7 @@ class LocalBackend:
                 self.stats.add(failures=1)
             else:
                 runnable.append(i)
-        runnable.sort(key=lambda i: len(rendered[i]))
+        runnable.sort(key=lambda i: order(rendered[i]))
         for start in range(0, len(runnable), self.batch_size):
             batch = runnable[start : start + self.batch_size]
             try:
@@ -172,3 +186,29 @@ class LocalBackend:
                 **kwargs,
             )
         return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+
+
+def _shared(group: list[list[int]]) -> int:
+    shared = common_prefix(group) if len(group) > 1 else 0
+    return shared if shared >= MIN_SHARED_PREFIX else 0
+
+
+def _cost(group: list[list[int]]) -> int:
+    """Token positions one ``expected_rating`` call computes: the shared prefix once, then padded rows."""
+    shared = _shared(group)
+    return shared + len(group) * (max(len(ids) for ids in group) - shared)
+
+
+def prefix_groups(batch: list[list[int]]) -> list[tuple[list[list[int]], int]]:
+    """Split a sorted batch into consecutive groups, each with its shared prefix length (0: none).
+
+    A row joins the current group when that computes fewer token positions than running it apart, so
+    one unrelated row does not cut the prefix that five criteria of the same response share.
+    """
+    groups: list[list[list[int]]] = []
+    for ids in batch:
+        if groups and _cost([*groups[-1], ids]) <= _cost(groups[-1]) + len(ids):
+            groups[-1].append(ids)
+        else:
+            groups.append([ids])
+    return [(g, _shared(g)) for g in groups]

@@ -13,7 +13,9 @@ q(s) minus the q of its in-scale continuations, so q("1") is split into r=1 and 
 digit's mass is never counted twice; continuations off the scale ("11" on 1-10) stay with their prefix,
 which keeps the mass on the scale equal to the first-digit mass of the scale. Reading the q of
 continuations needs one more forward pass: all continuations of all prompts run as one batch on a copy
-of the prompt's KV cache, so any scale costs two passes at most (one for 1-5).
+of the prompt's KV cache, so any scale costs two passes at most (one for 1-5). A batch whose prompts
+share a long token prefix (one response judged per criterion) runs that prefix once more, alone, and
+the two passes cover only what differs.
 """
 
 from __future__ import annotations
@@ -87,19 +89,45 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
+def common_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the longest token prefix all ``prompts`` share, short of the shortest prompt's last token.
+
+    The last token of every prompt stays out of the prefix: its logits are the ones we read.
+    """
+    shortest = min(len(p) for p in prompts)
+    first = prompts[0]
+    for k in range(shortest - 1):
+        if any(p[k] != first[k] for p in prompts[1:]):
+            return k
+    return max(0, shortest - 1)
+
+
 @torch.no_grad()
 def expected_rating(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[Sequence[int]],
     scale: range,
+    shared_prefix: int = 0,
 ) -> list[Rating]:
     """One ``Rating`` per prompt (token ids ending with the answer prefix), from at most two forward passes.
 
     Prompts are one batch (left padded here); callers batch and sort by length (``LocalBackend.rate``).
+    ``shared_prefix`` = L > 0 says all prompts start with the same L tokens (see ``common_prefix``):
+    those run once, as a batch of one, and every row continues from a copy of that KV cache. Rubric
+    judging asks one question per criterion about the same response (18 for Creative Writing v3), so
+    the long shared part (instructions, prompt, response) is paid once instead of once per criterion.
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("expected_rating needs a non-empty list of non-empty prompts")
+    if shared_prefix:
+        if not 0 < shared_prefix < min(len(p) for p in prompts):
+            raise ValueError(
+                f"shared_prefix {shared_prefix} must leave every prompt at least one token of its own"
+            )
+        head = list(prompts[0][:shared_prefix])
+        if any(list(p[:shared_prefix]) != head for p in prompts[1:]):
+            raise ValueError(f"prompts do not share their first {shared_prefix} tokens")
     ratings = check_scale(scale)
     digits = digit_ids(tokenizer)
     nodes = {r[:k] for r in ratings for k in range(1, len(r) + 1)}  # every digit string worth a probability
@@ -107,20 +135,27 @@ def expected_rating(
     device = getattr(model, "device", torch.device("cpu"))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else digits[0]
 
-    ids, mask = _left_pad(prompts, pad)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    n = len(prompts)
+    ids, mask = _left_pad([p[shared_prefix:] for p in prompts], pad)
+    positions = shared_prefix + (mask.cumsum(-1) - 1).clamp(min=0)
+    prefix_cache = None
+    if shared_prefix:
+        prefix_cache = model(input_ids=torch.tensor([head], device=device), use_cache=True).past_key_values
+        prefix_cache.batch_repeat_interleave(n)
+        mask = torch.cat([torch.ones((n, shared_prefix), dtype=torch.long), mask], dim=1)
     out = model(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),
         position_ids=positions.to(device),
-        use_cache=bool(stems),
+        past_key_values=prefix_cache,
+        use_cache=bool(stems) or prefix_cache is not None,
         logits_to_keep=1,
     )
     first = torch.softmax(out.logits[:, -1].float(), dim=-1)[:, digits].cpu()  # (B, 10)
     q = [{d: float(first[b, int(d)]) for d in nodes if len(d) == 1} for b in range(len(prompts))]
 
     if stems:
-        n, s, longest = len(prompts), len(stems), max(len(x) for x in stems)
+        s, longest = len(stems), max(len(x) for x in stems)
         cont = torch.full((n * s, longest), pad, dtype=torch.long)
         cont_mask = torch.zeros((n * s, longest), dtype=torch.long)
         for j, stem in enumerate(stems):  # row b * s + j: prompt b continued by stem j (right padded)

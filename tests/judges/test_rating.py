@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from care_rl.judges import LocalBackend
-from care_rl.judges.rating import check_prefix, check_scale, digit_ids, expected_rating
+from care_rl.judges.rating import check_prefix, check_scale, common_prefix, digit_ids, expected_rating
 
 OTHER = 0  # a non-digit token that receives whatever probability the script leaves over
 
@@ -179,3 +179,77 @@ def test_local_backend_rate_batches_in_order(tokenizer, smoke_model):
     too_long = [{"role": "user", "content": "word " * 600}]  # smoke model: 512 positions
     assert judge.rate([too_long], '{"score": "', range(1, 11)) == [None]
     assert judge.stats.calls == 7 and judge.stats.failures == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    head=st.lists(st.integers(1, 5), max_size=6),
+    tails=st.lists(st.lists(st.integers(1, 5), min_size=1, max_size=4), min_size=1, max_size=4),
+)
+def test_common_prefix_is_the_longest_shared_head_short_of_every_last_token(head, tails):
+    prompts = [head + t for t in tails]
+    k = common_prefix(prompts)
+    assert all(p[:k] == prompts[0][:k] for p in prompts)
+    assert all(k < len(p) for p in prompts)  # every prompt keeps its last token
+    longer = k + 1
+    assert longer >= min(len(p) for p in prompts) or any(p[:longer] != prompts[0][:longer] for p in prompts)
+
+
+@pytest.mark.parametrize("scale", [range(0, 21), range(1, 6)])
+def test_shared_prefix_pass_gives_the_same_ratings_as_full_prompts(tokenizer, smoke_model, scale):
+    head = tokenizer("Judge the response below against one criterion. " * 3, add_special_tokens=False)
+    tails = ["Clarity", "Purple prose and overwrought imagery", "Pacing", "x"]
+    prompts = [head["input_ids"] + tokenizer(t, add_special_tokens=False)["input_ids"] for t in tails]
+    shared = common_prefix(prompts)
+    assert shared >= len(head["input_ids"]) - 1
+    plain = expected_rating(smoke_model, tokenizer, prompts, scale)
+    fast = expected_rating(smoke_model, tokenizer, prompts, scale, shared_prefix=shared)
+    for a, b in zip(plain, fast, strict=True):
+        assert b.mass == pytest.approx(a.mass, rel=1e-4)
+        for r in scale:
+            assert b.probs[r] == pytest.approx(a.probs[r], rel=1e-3, abs=1e-7)
+
+
+def test_shared_prefix_must_be_shared_and_leave_a_token(tokenizer, smoke_model):
+    with pytest.raises(ValueError, match="share their first 2"):
+        expected_rating(smoke_model, tokenizer, [[5, 6, 7], [5, 9, 7]], range(1, 6), shared_prefix=2)
+    with pytest.raises(ValueError, match="at least one token"):
+        expected_rating(smoke_model, tokenizer, [[5, 6, 7], [5, 6]], range(1, 6), shared_prefix=2)
+
+
+def test_local_backend_runs_a_batch_common_prefix_once_with_unchanged_ratings(
+    tokenizer, smoke_model, monkeypatch
+):
+    """CW3-style queries: one long response, one conversation per criterion, plus an unrelated one."""
+    import care_rl.judges.local as local
+
+    response = "The sailor traded stories with the sea until dawn. " * 4
+    criteria = ["Coherent", "Elegant Prose", "Meandering", "Purple Prose", "Weak Dialogue"]
+    convs = [[{"role": "user", "content": f"{response}\nScore this criterion: {c}"}] for c in criteria]
+    convs.append([{"role": "user", "content": "Something else entirely. Score: Coherent"}])
+    shared_seen: list[int] = []
+    real = local.expected_rating
+
+    def spy(*args, shared_prefix=0, **kwargs):
+        shared_seen.append(shared_prefix)
+        return real(*args, shared_prefix=shared_prefix, **kwargs)
+
+    monkeypatch.setattr(local, "expected_rating", spy)
+    judge = LocalBackend(smoke_model, tokenizer, batch_size=8, scoring="expected_rating")
+    batched = judge.rate(convs, '{"score": "', range(0, 21))
+    assert any(s >= local.MIN_SHARED_PREFIX for s in shared_seen)
+    monkeypatch.setattr(local, "expected_rating", real)
+    single = [judge.rate([c], '{"score": "', range(0, 21))[0] for c in convs]
+    for a, b in zip(batched, single, strict=True):
+        assert a.expected == pytest.approx(b.expected, rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)
+
+
+def test_prefix_groups_keep_an_unrelated_row_apart_and_preserve_order():
+    from care_rl.judges.local import MIN_SHARED_PREFIX, prefix_groups
+
+    head = list(range(100, 100 + 3 * MIN_SHARED_PREFIX))
+    batch = [[*head, 1], [*head, 2, 2], [*head, 3], [7] * 40, [8] * 40]
+    groups = prefix_groups(batch)
+    assert [len(g) for g, _ in groups] == [3, 2]
+    assert groups[0][1] == len(head) and groups[1][1] == 0  # no shared prefix among unrelated rows
+    assert [ids for g, _ in groups for ids in g] == batch
