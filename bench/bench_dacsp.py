@@ -5,9 +5,15 @@ Run: .venv/bin/python -m bench.bench_dacsp
 (1) Builds the cpu profile's architecture (SmolLM2-135M: 30 layers, hidden 576, intermediate 1536,
     9 heads / 3 kv heads, head dim 64) from a LlamaConfig with random weights, adds PEFT LoRA r=16 on
     q,k,v,o,gate,up,down, gives every LoRA factor a basis of rank K from a synthetic stage update
-    (rank-K task vector, τ = 1), and times AdamW.step() with and without DACSP (same fixed gradients,
-    interleaved rounds, median). AdamW is torch's default, i.e. what HF Trainer runs on CPU. Targets: overhead ≤ 20% of the bare step and ≤ 1% of a ~22 s
-    training step (DESIGN.md, measured on this machine class).
+    (rank-K task vector, τ = 1), and times optimizer.step() with and without DACSP (same fixed
+    gradients, interleaved rounds, median). The optimizer is the one training uses: care_rl/training/
+    dapo.py (dapo_config) builds a GRPOConfig without setting ``optim`` or ``weight_decay``, and
+    neither TRL's GRPOConfig nor stage.py overrides them, so HF Trainer takes its defaults for
+    torch >= 2.8 (transformers/training_args.py, ``default_optim``): ``adamw_torch_fused``, i.e.
+    torch.optim.AdamW(fused=True) on CPU too (trainer_optimizer.py, _get_adamw_torch), with
+    weight_decay 0.0 (checked for transformers 5.23, trl in .venv). torch's default for-loop AdamW
+    (fused=None, foreach=None on CPU) is timed as a reference row. Targets: overhead ≤ 20% of the
+    bare step and ≤ 1% of a ~22 s training step (DESIGN.md, measured on this machine class).
 (2) For one Qwen-7B MLP matrix (3584 x 18944): memory of the materialised basis (computed: allocating
     it is infeasible here) vs the factored basis (built and measured), at K = 8, 32, 128.
 """
@@ -83,31 +89,32 @@ def bench_overhead(k: int) -> None:
             for (n, p), (u, v) in zip(params.items(), factors.values(), strict=True)
         },
     }
-    opt = torch.optim.AdamW(params.values(), lr=2e-4, weight_decay=0.01)
     names = {p: n for n, p in params.items()}
-    times: dict[str, list[float]] = {"bare": [], "materialized": [], "factored": []}
-    time_steps(opt)  # warm-up: allocates Adam state
-    for _ in range(ROUNDS):
-        times["bare"].append(time_steps(opt))
-        for backend, b in bases.items():
-            handle = attach_dacsp(opt, b, 1.2, 0.5, names=names)
-            time_steps(opt)  # warm-up of this path's buffers
-            times[backend].append(time_steps(opt))
-            handle.remove()
-    bare = statistics.median(times["bare"])
     print(
         f"(1) LoRA r=16 on SmolLM2-135M shapes: {len(params)} trainable tensors, {numel / 1e6:.2f} M parameters, "
-        f"K = {k} per tensor, torch threads = {torch.get_num_threads()}"
+        f"K = {k} per tensor, torch threads = {torch.get_num_threads()}, median of {ROUNDS} x {STEPS} steps"
     )
-    print(f"    bare AdamW step                  {bare * 1e3:8.2f} ms  (median of {ROUNDS} x {STEPS} steps)")
-    for backend in ("materialized", "factored"):
-        t = statistics.median(times[backend])
-        over = t - bare
-        print(
-            f"    AdamW + DACSP [{backend:12s}] {t * 1e3:8.2f} ms  overhead {over * 1e3:7.2f} ms = "
-            f"{100 * over / bare:6.1f}% of bare step (target ≤ 20%), "
-            f"{100 * over / TRAIN_STEP_S:.3f}% of a {TRAIN_STEP_S:.0f} s train step (target ≤ 1%)"
-        )
+    for label, fused in (("fused AdamW (training)", True), ("for-loop AdamW (ref.) ", None)):
+        opt = torch.optim.AdamW(params.values(), lr=2e-4, weight_decay=0.0, fused=fused)
+        times: dict[str, list[float]] = {"bare": [], "materialized": [], "factored": []}
+        time_steps(opt)  # warm-up: allocates Adam state
+        for _ in range(ROUNDS):
+            times["bare"].append(time_steps(opt))
+            for backend, b in bases.items():
+                handle = attach_dacsp(opt, b, 1.2, 0.5, names=names)
+                time_steps(opt)  # warm-up of this path's buffers
+                times[backend].append(time_steps(opt))
+                handle.remove()
+        bare = statistics.median(times["bare"])
+        print(f"    {label} bare                  {bare * 1e3:8.2f} ms")
+        for backend in ("materialized", "factored"):
+            t = statistics.median(times[backend])
+            over = t - bare
+            print(
+                f"    {label} + DACSP [{backend:12s}] {t * 1e3:8.2f} ms  overhead {over * 1e3:7.2f} ms = "
+                f"{100 * over / bare:6.1f}% of bare step (target ≤ 20%), "
+                f"{100 * over / TRAIN_STEP_S:.3f}% of a {TRAIN_STEP_S:.0f} s train step (target ≤ 1%)"
+            )
 
 
 def tensor_bytes(*tensors: torch.Tensor) -> int:
@@ -132,7 +139,7 @@ def bench_memory() -> None:
         stack = FactoredBasis.stacked([basis], torch.float32, torch.device("cpu"))
         update = torch.randn(1, m * n, generator=g)
         start = time.perf_counter()
-        stack.combine(stack.coefficients(update))
+        stack.combine(stack.coefficients(update), out=update)
         elapsed = time.perf_counter() - start
         print(
             f"    {k:<4d} {materialised / 2**30:10.2f} GiB {'':33s} {factored / 2**20:8.2f} MiB"

@@ -154,6 +154,7 @@ class StackedVectors:
         """[P, *shape] -> c [P, K]."""
         return torch.bmm(self.vectors, updates.reshape(updates.shape[0], -1, 1)).squeeze(2)
 
-    def combine(self, weights: Tensor) -> Tensor:
-        """w [P, K] -> Σ_k w_pk Q_pk, flattened [P, numel]."""
-        return torch.bmm(weights.unsqueeze(1), self.vectors).squeeze(1)
+    def combine(self, weights: Tensor, out: Tensor) -> Tensor:
+        """w [P, K] -> Σ_k w_pk Q_pk written into ``out`` [P, numel] (the hook's reused buffer); returns ``out``."""
+        torch.bmm(weights.unsqueeze(1), self.vectors, out=out.view(weights.shape[0], 1, -1))
+        return out

@@ -63,6 +63,7 @@ def run(model: nn.Module, opt_cls, kwargs: dict, bases: dict, hooked: bool, step
         (torch.optim.Adam, {"lr": 1e-2, "weight_decay": 0.1}),
         (torch.optim.AdamW, {"lr": 1e-2, "weight_decay": 0.0}),
         (torch.optim.AdamW, {"lr": 1e-2, "weight_decay": 0.1}),
+        (torch.optim.AdamW, {"lr": 1e-2, "weight_decay": 0.1, "fused": True}),  # what HF Trainer uses
     ],
 )
 def test_hook_equals_manual_modulation(cls, opt_cls, kwargs) -> None:
@@ -102,6 +103,40 @@ def test_telemetry_matches_decomposition_of_the_update() -> None:
     assert rec["aligned"] == pytest.approx(float((coeffs.clamp(min=0) ** 2).sum()) / energy, rel=1e-5)
     assert rec["opposing"] == pytest.approx(float((coeffs.clamp(max=0) ** 2).sum()) / energy, rel=1e-5)
     assert rec["orthogonal"] == pytest.approx(float(ortho.square().sum()) / energy, rel=1e-4)
+
+
+def test_telemetry_read_between_steps_keeps_one_entry_per_step() -> None:
+    model = tiny_model()
+    bases = bases_for(model, FactoredBasis)
+    params = dict(model.named_parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    handle = attach_dacsp(opt, {params[n]: b for n, b in bases.items()}, 1.5, 0.25)
+    seen = []
+    for step in range(3):
+        opt.zero_grad()
+        loss_of(model, step).backward()
+        opt.step()
+        if step != 1:  # read after steps 1 and 3 only: the dicts are built from pending steps on read
+            seen.append(len(handle.telemetry))
+    assert seen == [1, 3]
+    assert [rec["step"] for rec in handle.telemetry] == [1, 2, 3]
+    assert handle.telemetry[0]["total"] != handle.telemetry[1]["total"]
+
+
+@pytest.mark.parametrize("cls", [HistoricalBasis, FactoredBasis])
+@pytest.mark.parametrize("shape", [(5, 9), (9, 5)])  # both contraction orders of the factored stack
+def test_stacked_combine_into_buffer_equals_per_basis_combine(cls, shape) -> None:
+    bases = [cls.from_directions(random_directions(shape, stages, seed=stages)) for stages in (1, 2)]
+    assert bases[0].rank != bases[1].rank  # exercises the zero padding to a common K
+    stack = cls.stacked(bases, torch.float64, torch.device("cpu"))
+    weights = torch.randn(
+        2, max(b.rank for b in bases), generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    weights[0, bases[0].rank :] = 0.0  # padded slots carry c = 0 in the hook
+    out = torch.full((2, shape[0] * shape[1]), float("nan"), dtype=torch.float64)
+    assert stack.combine(weights, out=out) is out
+    for i, b in enumerate(bases):
+        assert torch.allclose(out[i].view(shape), b.combine(weights[i, : b.rank]), atol=1e-12)
 
 
 def test_remove_restores_plain_behaviour() -> None:
