@@ -7,7 +7,7 @@ or a judge-accuracy run. Unknown keys fail with the list of known ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import Field
@@ -46,7 +46,7 @@ class Checkpoint:
     kind: str
     method: str | None = None
     stage: str | None = None
-    domain: str | None = None  # surgery: target domain
+    domain: str | None = None  # evaluated on this domain's benchmarks only (surgery, '@<domain>' keys)
     edit: str | None = None  # surgery: care_rl.dacsp.surgery edit
     update: str | None = None  # surgery: result key of the edited single-domain update
     variant: str | None = None  # judge
@@ -72,7 +72,22 @@ def known_keys(table: CheckpointTable) -> list[str]:
 
 
 def resolve(key: str, table: CheckpointTable) -> Checkpoint:
-    """What produces result ``key``."""
+    """What produces result ``key``.
+
+    ``<key>@<domain>`` is ``<key>`` evaluated on that domain's benchmarks only: Reg. (Tables 4, 7)
+    reads one domain average from each intermediate checkpoint, so evaluating the other two domains
+    there would cost most of an evaluation for numbers no table prints.
+    """
+    if "@" in key:
+        inner, domain = key.rsplit("@", 1)
+        if domain not in DOMAINS:
+            raise ConfigError(
+                f"result key {key!r}: unknown domain {domain!r} after '@'; known: {list(DOMAINS)}"
+            )
+        checkpoint = resolve(inner, table)
+        if checkpoint.kind not in ("base", "stage"):
+            raise ConfigError(f"result key {key!r}: only base and stage checkpoints take '@<domain>'")
+        return replace(checkpoint, key=key, domain=domain)
     if key in table.checkpoints:
         ref = table.checkpoints[key]
         if ref.method is None:

@@ -206,7 +206,8 @@ class Runner:
         train = [st for st in stages.values() if not st.cached]
         train_s = sum(st.steps for st in train) * s.seconds_per_step
         evals = [j for j in jobs if j.checkpoint.kind in ("base", "stage", "surgery")]
-        todo = [j for j in evals if not self.evaluator.cached(j.eval_name, j.checkpoint.domain)]
+        pending = {(j.eval_name, j.checkpoint.domain): j for j in evals}  # shared checkpoints count once
+        todo = [j for (name, domain), j in pending.items() if not self.evaluator.cached(name, domain)]
         eval_s = sum(self.evaluator.samples(j.checkpoint.domain) for j in todo) * s.seconds_per_eval_sample
         judges = [j for j in jobs if j.checkpoint.kind == "judge"]
         judge_todo = [j for j in judges if not self._judge_path(j)[1]]
@@ -216,7 +217,7 @@ class Runner:
         echo(f"  stages: {len(train)} to train, {len(stages) - len(train)} cached")
         for st in train:
             echo(f"  {st.describe()}")
-        echo(f"  checkpoints: {len(todo)} to evaluate, {len(evals) - len(todo)} cached")
+        echo(f"  checkpoints: {len(todo)} to evaluate, {len(pending) - len(todo)} cached")
         for j in todo:
             echo(f"    {j.key:<28} -> {self.evaluator.out_dir(j.eval_name).name}")
         if judges:

@@ -47,6 +47,25 @@ def test_every_table_key_resolves():
             assert ck.resolve(key, table).key == key
     assert ck.resolve("surgery/chat/remove_top", table).update == "chat_only"
     assert ck.resolve("nvv/chat", table).stage == "chat"
+    restricted = ck.resolve("nvv/chat@chat", table)
+    assert (restricted.kind, restricted.stage, restricted.domain) == ("stage", "chat", "chat")
+    assert ck.resolve("base@math", table).domain == "math"
+    with pytest.raises(ConfigError, match="unknown domain 'code'"):
+        ck.resolve("nvv/chat@code", table)
+    with pytest.raises(ConfigError, match="only base and stage"):
+        ck.resolve("surgery/chat/remove_top@chat", table)
+
+
+def test_plan_counts_a_shared_checkpoint_once_and_reg_checkpoints_on_their_domain(
+    capsys, tmp_path, monkeypatch
+):
+    """Table 7: five variants share the IF stage; Reg. needs only its IF benchmarks."""
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))  # nothing cached: every evaluation is listed
+    assert main(["table7", "--profile", "smoke", "--plan"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "->" in ln]
+    if_stage = [ln for ln in lines if "/if@if" in ln]
+    assert len(if_stage) == 1  # one evaluation of the shared IF checkpoint, on IF only
+    assert not any(ln.split()[0].endswith("/if") for ln in lines)  # never a full evaluation of it
 
 
 def test_unknown_target_and_key_fail_clearly(capsys):
