@@ -60,7 +60,7 @@ def test_wildbench_expected_rating_is_rescaled_and_averaged_with_a_generating_ju
 def test_cw3_rates_each_criterion_of_each_sample_in_one_call_and_inverts_negatives():
     item = _item("cw3", {"criteria": ["Imagery", "Coherent"], "negative_criteria": ["Purple Prose"]})
     scores = {"Imagery": 16.0, "Coherent": 12.0, "Purple Prose": 4.0}
-    rater = RatingJudge(lambda p: next(v for k, v in scores.items() if f"criterion:\n\n{k}\n" in p))
+    rater = RatingJudge(lambda p: next(v for k, v in scores.items() if p.endswith(f"Criterion: {k}")))
     out = scorers.score_cw3([(item, "story one"), (item, "story two")], [rater])
     assert [s.score for s in out] == pytest.approx([5.0 * (16 + 12 + 16) / 3] * 2)
     ((prompts, _, scale),) = rater.calls
