@@ -118,12 +118,14 @@ class HFGenerator:
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(self.model.device)
         torch.manual_seed(seed)
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0}
+            if self.temperature > 0
+            else {"do_sample": False}  # greedy: bench/bench_eval.py compares samplers on identical outputs
+        )
         out = self.model.generate(
             **enc,
-            do_sample=True,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=0,
+            **sampling,
             num_return_sequences=n,
             max_new_tokens=self.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,

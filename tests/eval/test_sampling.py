@@ -66,3 +66,11 @@ def test_hf_generator_samples_k_per_prompt_seeded(smoke_model, tokenizer):
     assert all(1 <= c.n_tokens <= 5 for x in a for c in x)
     c = gen.generate(convs, 3, seed=8)
     assert [[s.text for s in x] for x in a] != [[s.text for s in x] for x in c]
+
+
+def test_hf_generator_temperature_zero_is_greedy_whatever_the_seed(smoke_model, tokenizer):
+    gen = HFGenerator(smoke_model, tokenizer, temperature=0.0, top_p=1.0, max_new_tokens=6)
+    convs = [[{"role": "user", "content": "Hi"}], [{"role": "user", "content": "Tell me more"}]]
+    a, b = gen.generate(convs, 2, seed=1), gen.generate(convs, 2, seed=2)
+    assert [[c.text for c in x] for x in a] == [[c.text for c in x] for x in b]
+    assert all(x[0].text == x[1].text for x in a)  # every sample of a prompt is the argmax path
