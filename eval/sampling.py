@@ -118,21 +118,23 @@ class HFGenerator:
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(self.model.device)
         torch.manual_seed(seed)
-        sampling = (
-            {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0}
-            if self.temperature > 0
-            else {"do_sample": False}  # greedy: bench/bench_eval.py compares samplers on identical outputs
-        )
+        if self.temperature > 0:
+            sampling, k = (
+                {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0},
+                n,
+            )
+        else:  # greedy (bench/bench_eval.py compares samplers on identical texts): one path, n copies
+            sampling, k = {"do_sample": False}, 1
         out = self.model.generate(
             **enc,
             **sampling,
-            num_return_sequences=n,
+            num_return_sequences=k,
             max_new_tokens=self.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,
         )
         new = out[:, enc["input_ids"].shape[1] :].tolist()
         completions = [self._completion(ids) for ids in new]
-        return [completions[i * n : (i + 1) * n] for i in range(len(texts))]
+        return [[completions[i * k + j % k] for j in range(n)] for i in range(len(texts))]
 
     def _completion(self, ids: list[int]) -> Completion:
         end = next((i + 1 for i, t in enumerate(ids) if t in self.eos_ids), len(ids))
