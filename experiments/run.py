@@ -148,7 +148,7 @@ class Runner:
         self.figures_out = figures_out or REPO_ROOT / "figures" / sub
         self.stages_root = stages_root or cache_dir() / "stages"
         self.eval_root = eval_root or cache_dir() / "eval"
-        self.evaluator = Evaluator(profile, self.eval_root)
+        self.evaluator = Evaluator(profile, self.eval_root, progress=True)  # a bar per benchmark
         self.echo = echo
         self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
         self.missing: list[str] = []
