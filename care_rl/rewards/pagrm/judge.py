@@ -4,7 +4,10 @@ Variants (Table 6 and the PA-GRM ablation):
   pagrm    -- the judge chooses holistic or rubric per prompt and writes the schema (the paper's method);
   holistic -- the protocol is always holistic, the schema is still written per prompt;
   rubric   -- the protocol is always rubric, the schema is still written per prompt;
-  direct   -- one call per response, a scalar score, no protocol.
+  direct   -- one call per response, a scalar score, no protocol. With a backend whose ``scoring`` is
+              ``expected_rating`` (a small local judge) the score is the judge's expected rating over
+              1-10, read from next-token probabilities instead of generated and parsed. The PA-GRM
+              variants always generate: their trace (judgments per schema item) is the method.
 
 Every response to one prompt is scored under that prompt's single cached schema (3.1: "all responses
 share the same schema to ensure comparability"). Any failure -- judge call failed, empty text, malformed
@@ -22,6 +25,8 @@ from typing import Literal, get_args
 from care_rl.judges.base import JudgeBackend
 from care_rl.rewards.pagrm.cache import ProtocolCache, protocol_key
 from care_rl.rewards.pagrm.parsing import (
+    SCORE_MAX,
+    SCORE_MIN,
     JudgeOutputError,
     Protocol,
     Score,
@@ -30,8 +35,10 @@ from care_rl.rewards.pagrm.parsing import (
     parse_score,
 )
 from care_rl.rewards.pagrm.templates import (
+    DIRECT_ANSWER_PREFIX,
     TEMPLATE_DIGEST,
     direct_conversation,
+    direct_rating_conversation,
     protocol_conversation,
     score_conversation,
 )
@@ -114,6 +121,8 @@ class PAGRMJudge:
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:
             return []
+        if self.variant == "direct" and getattr(self.backend, "scoring", "generate") == "expected_rating":
+            return self._rate_direct(prompts, responses)
         if self.variant == "direct":
             protos: dict[str, Protocol | None] = {}
             convs = [direct_conversation(p, r) for p, r in zip(prompts, responses, strict=True)]
@@ -144,6 +153,26 @@ class PAGRMJudge:
             out[i] = parsed
             if self.trace_path is not None:
                 append_trace(self.trace_path, self._trace(prompts[i], responses[i], proto, parsed))
+        return out
+
+    def _rate_direct(self, prompts: list[str], responses: list[str]) -> list[Score | None]:
+        """Direct scores as expected ratings; a failed call or no mass on the scale is None, counted."""
+        convs = [direct_rating_conversation(p, r) for p, r in zip(prompts, responses, strict=True)]
+        ratings = self.backend.rate(convs, DIRECT_ANSWER_PREFIX, range(int(SCORE_MIN), int(SCORE_MAX) + 1))
+        self.metrics["score_calls"] += len(convs)
+        out: list[Score | None] = []
+        for prompt, response, rating in zip(prompts, responses, ratings, strict=True):
+            if rating is None or rating.expected is None:
+                kind = "judge_call" if rating is None else "off_scale"
+                self.metrics[f"score_failed_{kind}"] += 1
+                log.warning("direct rating failed (%s) | prompt: %.80r", kind, prompt)
+                out.append(None)
+                continue
+            score = Score(raw=rating.expected, reasoning=f"expected rating, scale mass {rating.mass:.3g}")
+            self.metrics["scored"] += 1
+            out.append(score)
+            if self.trace_path is not None:
+                append_trace(self.trace_path, self._trace(prompt, response, None, score))
         return out
 
     def _trace(self, prompt: str, response: str, proto: Protocol | None, score: Score) -> Trace:

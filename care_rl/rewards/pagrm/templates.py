@@ -63,3 +63,12 @@ def score_conversation(
 def direct_conversation(prompt: str, response: str) -> Conversation:
     """The Direct baseline: one call, scalar score, no protocol."""
     return _user(load_template("direct").substitute(prompt=prompt, response=response))
+
+
+#: The reply a rating judge is begun with; the 1-10 score is read at the next token (direct_rating.txt).
+DIRECT_ANSWER_PREFIX = '{"score": "'
+
+
+def direct_rating_conversation(prompt: str, response: str) -> Conversation:
+    """The Direct baseline for an expected-rating judge: same question, reply begun with the prefix."""
+    return _user(load_template("direct_rating").substitute(prompt=prompt, response=response))

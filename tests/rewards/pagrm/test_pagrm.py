@@ -175,3 +175,52 @@ def test_protocol_schema_rejects_bad_rubric_items():
 def test_normalised_reward_is_monotone_in_unit_interval(a, b):
     ra, rb = Score(raw=a).reward, Score(raw=b).reward
     assert 0.0 <= ra <= 1.0 and (ra <= rb) == (a <= b)
+
+
+class _RatingBackend:
+    """A local-judge stand-in with ``scoring: expected_rating``: rates from a lookup, never generates."""
+
+    name, scoring = "rating", "expected_rating"
+
+    def __init__(self, by_response):
+        self.by_response, self.calls = by_response, []
+
+    def complete(self, conversations, max_new_tokens=None):
+        raise AssertionError("an expected-rating direct judge must not generate")
+
+    def rate(self, conversations, answer_prefix, scale):
+        from care_rl.judges.rating import Rating
+
+        self.calls.append((answer_prefix, scale))
+        out = []
+        for conv in conversations:
+            value = next((v for k, v in self.by_response.items() if k in conv[0]["content"]), "missing")
+            if value == "missing":
+                out.append(None)  # the backend's failed row
+            elif value is None:
+                out.append(Rating({r: 0.0 for r in scale}, 0.0))  # no mass on the scale
+            else:
+                out.append(Rating({r: float(r == value) for r in scale}, 0.7))
+        return out
+
+
+def test_direct_variant_reads_an_expected_rating_from_a_rating_backend():
+    from care_rl.rewards.pagrm.judge import PAGRMJudge
+
+    rater = _RatingBackend({"good answer": 10, "poor answer": 1, "odd answer": None})
+    judge = PAGRMJudge("direct", rater)
+    scores = judge.score(["q"] * 4, ["good answer", "poor answer", "odd answer", "lost answer"])
+    assert [s.reward if s else None for s in scores] == [1.0, 0.0, None, None]
+    assert rater.calls == [('{"score": "', range(1, 11))]
+    assert judge.metrics["scored"] == 2 and judge.metrics["score_calls"] == 4
+    assert judge.metrics["score_failed_off_scale"] == 1 and judge.metrics["score_failed_judge_call"] == 1
+
+
+def test_direct_rating_on_the_smoke_judge_runs_the_real_local_path(smoke_model, tokenizer):
+    from care_rl.judges import LocalBackend
+    from care_rl.rewards.pagrm.judge import PAGRMJudge
+
+    local = LocalBackend(smoke_model, tokenizer, scoring="expected_rating")
+    scores = PAGRMJudge("direct", local).score(["Say hi."] * 2, ["Hi!", "Goodbye forever."])
+    assert all(s is not None and 1.0 <= s.raw <= 10.0 for s in scores)
+    assert scores[0].raw != scores[1].raw  # a different response moves the rating
