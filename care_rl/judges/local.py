@@ -13,7 +13,7 @@ and the expected rating is read from the next-token distribution (care_rl/judges
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,9 +94,10 @@ class LocalBackend:
         return self._batched(rendered, budget, "generation", lambda batch: self._generate(batch, budget))
 
     def rate(
-        self, conversations: list[Conversation], answer_prefix: str, scale: range
+        self, conversations: list[Conversation], answer_prefix: str | Sequence[str], scale: range
     ) -> list[Rating | None]:
-        """The judge's rating distribution over ``scale`` per conversation, its reply begun with ``answer_prefix``.
+        """The judge's rating distribution over ``scale`` per conversation, its reply begun with ``answer_prefix``
+        (one string for all, or one per conversation: PA-GRM's reply so far, its generated trace).
 
         Rendered with the chat template (generation prompt, then the prefix) and run in left-padded
         batches; ``None`` for a conversation too long for the model or whose batch raised. Rows are
@@ -106,11 +107,25 @@ class LocalBackend:
         """
         validate_conversations(conversations)
         longest = len(check_scale(scale)[-1])
-        check_prefix(self.tokenizer, answer_prefix)
-        rendered = []
-        for conv in conversations:
+        if isinstance(answer_prefix, str):
+            check_prefix(self.tokenizer, answer_prefix)  # one template's prefix: a bad one is a bug
+            prefixes = [answer_prefix] * len(conversations)
+        else:
+            prefixes = list(answer_prefix)
+            if len(prefixes) != len(conversations):
+                raise ValueError(f"{len(prefixes)} answer prefixes for {len(conversations)} conversations")
+        rendered, keep = [], []
+        for i, (conv, prefix) in enumerate(zip(conversations, prefixes, strict=True)):
+            if not isinstance(answer_prefix, str):
+                try:  # a generated prefix (a PA-GRM trace) that breaks digit tokenization fails its row only
+                    check_prefix(self.tokenizer, prefix)
+                except ValueError as e:
+                    log.warning("judge %s: conversation %d: rating prefix rejected: %s", self.name, i, e)
+                    self.stats.add(calls=1, failures=1)
+                    continue
             text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-            rendered.append(self.tokenizer(text + answer_prefix, add_special_tokens=False)["input_ids"])
+            rendered.append(self.tokenizer(text + prefix, add_special_tokens=False)["input_ids"])
+            keep.append(i)
 
         def run(batch: list[list[int]]) -> list[Rating]:
             out: list[Rating] = []
@@ -118,9 +133,13 @@ class LocalBackend:
                 out += expected_rating(self.model, self.tokenizer, group, scale, shared_prefix=shared)
             return out
 
-        return self._batched(
+        rated = self._batched(
             rendered, longest, "rating", run, order=lambda ids: (len(ids) // LENGTH_BUCKET, ids)
         )
+        out: list[Rating | None] = [None] * len(conversations)
+        for i, rating in zip(keep, rated, strict=True):
+            out[i] = rating
+        return out
 
     def _batched(
         self,

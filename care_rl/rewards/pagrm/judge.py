@@ -6,8 +6,11 @@ Variants (Table 6 and the PA-GRM ablation):
   rubric   -- the protocol is always rubric, the schema is still written per prompt;
   direct   -- one call per response, a scalar score, no protocol. With a backend whose ``scoring`` is
               ``expected_rating`` (a small local judge) the score is the judge's expected rating over
-              1-10, read from next-token probabilities instead of generated and parsed. The PA-GRM
-              variants always generate: their trace (judgments per schema item) is the method.
+              1-10, read from next-token probabilities instead of generated and parsed.
+With such a backend the PA-GRM variants still generate their trace (judgments per schema item: the
+method), and the final score is then read the same way, as the expected rating right after the trace's
+own ``"score":`` -- conditioned on the judgments it wrote, but continuous, so a small judge whose
+greedy integer is nearly always the same still ranks responses.
 
 Every response to one prompt is scored under that prompt's single cached schema (3.1: "all responses
 share the same schema to ensure comparability"). Any failure -- judge call failed, empty text, malformed
@@ -18,6 +21,7 @@ in ``metrics`` and is logged with the offending text. A failure is never a zero 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Literal, get_args
@@ -121,7 +125,7 @@ class PAGRMJudge:
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:
             return []
-        if self.variant == "direct" and getattr(self.backend, "scoring", "generate") == "expected_rating":
+        if self.variant == "direct" and self._rates:
             return self._rate_direct(prompts, responses)
         if self.variant == "direct":
             protos: dict[str, Protocol | None] = {}
@@ -149,11 +153,42 @@ class PAGRMJudge:
             proto = protos.get(prompts[i])
             if proto is not None and not judgments_cover(proto, parsed.judgments):
                 self.metrics["judgments_incomplete"] += 1
-            self.metrics["scored"] += 1
             out[i] = parsed
-            if self.trace_path is not None:
-                append_trace(self.trace_path, self._trace(prompts[i], responses[i], proto, parsed))
+        if self._rates:
+            self._rate_after_traces(convs, rows, texts, out)
+        for i in rows:
+            if out[i] is not None:
+                self.metrics["scored"] += 1
+                if self.trace_path is not None:
+                    trace = self._trace(prompts[i], responses[i], protos.get(prompts[i]), out[i])
+                    append_trace(self.trace_path, trace)
         return out
+
+    @property
+    def _rates(self) -> bool:
+        return getattr(self.backend, "scoring", "generate") == "expected_rating"
+
+    def _rate_after_traces(
+        self, convs: list, rows: list[int], texts: list[str | None], out: list[Score | None]
+    ) -> None:
+        """Replace each parsed trace's integer score by the expected rating read right after its ``"score":``."""
+        todo = []
+        for conv, i, text in zip(convs, rows, texts, strict=True):
+            prefix = _score_prefix(text) if out[i] is not None else None
+            if prefix is not None:
+                todo.append((conv, i, prefix))
+        if not todo:
+            return
+        ratings = self.backend.rate(
+            [c for c, _, _ in todo], [p for _, _, p in todo], range(int(SCORE_MIN), int(SCORE_MAX) + 1)
+        )
+        for (_, i, _), rating in zip(todo, ratings, strict=True):
+            if rating is None or rating.expected is None:
+                self.metrics["score_failed_rating"] += 1
+                out[i] = None
+            else:
+                old = out[i]
+                out[i] = Score(raw=rating.expected, judgments=old.judgments, reasoning=old.reasoning)
 
     def _rate_direct(self, prompts: list[str], responses: list[str]) -> list[Score | None]:
         """Direct scores as expected ratings; a failed call or no mass on the scale is None, counted."""
@@ -187,3 +222,16 @@ class PAGRMJudge:
             judge=self.backend.name,
             extra={"variant": self.variant},
         )
+
+
+_SCORE_KEY = re.compile(r'"score"\s*:')
+
+
+def _score_prefix(text: str | None) -> str | None:
+    """The trace up to its last ``"score":`` plus one space (where the number starts), or None.
+
+    One space whatever the judge wrote: runs of spaces merge with a digit into one token, and then
+    the rating could not be read digit by digit.
+    """
+    matches = list(_SCORE_KEY.finditer(text or ""))
+    return (text or "")[: matches[-1].end()] + " " if matches else None

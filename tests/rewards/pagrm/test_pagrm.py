@@ -224,3 +224,51 @@ def test_direct_rating_on_the_smoke_judge_runs_the_real_local_path(smoke_model, 
     scores = PAGRMJudge("direct", local).score(["Say hi."] * 2, ["Hi!", "Goodbye forever."])
     assert all(s is not None and 1.0 <= s.raw <= 10.0 for s in scores)
     assert scores[0].raw != scores[1].raw  # a different response moves the rating
+
+
+class _TraceThenRating:
+    """Generates the scripted traces, then rates every trace 5.0 (half its mass on 4, half on 6)."""
+
+    name, scoring = "trace-then-rating", "expected_rating"
+
+    def __init__(self):
+        self.inner, self.prefixes = backend(), []
+
+    def complete(self, conversations, max_new_tokens=None):
+        return self.inner.complete(conversations, max_new_tokens)
+
+    def rate(self, conversations, answer_prefix, scale):
+        from care_rl.judges.rating import Rating
+
+        self.prefixes += list(answer_prefix)
+        out = []
+        for prefix in answer_prefix:
+            assert '"judgments": [{' in prefix  # rated after the judgments the trace wrote
+            out.append(Rating({r: 0.5 if r in (4, 6) else 0.0 for r in scale}, 0.4))
+        return out
+
+
+def test_pagrm_trace_is_generated_then_its_score_read_as_an_expected_rating():
+    from care_rl.rewards.pagrm.judge import PAGRMJudge
+
+    rater = _TraceThenRating()
+    judge = PAGRMJudge("rubric", rater)
+    scores = judge.score(["list fruits"] * 3, ["apple pear plum", "MALFORMED", "fig"])
+    assert scores[1] is None and judge.metrics["score_failed_malformed_json"] == 1  # unparsed: never rated
+    assert [s.raw for s in scores if s] == [5.0, 5.0]  # the rating, not the trace's integer (4 and 2)
+    assert all(s.judgments for s in scores if s)  # the generated judgments are kept
+    assert len(rater.prefixes) == 2 and all(p.rstrip().endswith('"score":') for p in rater.prefixes)
+    assert judge.metrics["scored"] == 2
+
+
+def test_local_rate_with_one_prefix_per_conversation_fails_only_a_bad_row(smoke_model, tokenizer):
+    from care_rl.judges import LocalBackend
+
+    local = LocalBackend(smoke_model, tokenizer, scoring="expected_rating")
+    convs = [[{"role": "user", "content": f"Rate answer {k}."}] for k in range(3)]
+    good = '{"judgments": [], "score": '
+    together = local.rate(convs, [good, '{"score":  ', good], range(1, 11))  # two spaces merge with a digit
+    assert together[1] is None and local.stats.failures == 1
+    alone = [local.rate([c], good, range(1, 11))[0] for c in (convs[0], convs[2])]
+    for a, b in zip([together[0], together[2]], alone, strict=True):
+        assert a.expected == pytest.approx(b.expected, rel=1e-4)
