@@ -251,9 +251,8 @@ class Runner:
         if job.cascade is not None:
             stage_dir = self.train(job.cascade)[job.stage]
             adapter = stage_dir / "adapter"
-            if (
-                c.kind == "stage"
-            ):  # MOPD: a distillation changes the checkpoint's key, known only after training
+            # MOPD: a distillation changes the checkpoint's key, known only after training
+            if c.kind == "stage":
                 job.eval_name = f"stage-{stage_dir.name}"
         if c.kind == "surgery":
             adapter = self._edited(job, adapter)

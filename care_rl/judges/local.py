@@ -107,16 +107,17 @@ class LocalBackend:
         """
         validate_conversations(conversations)
         longest = len(check_scale(scale)[-1])
-        if isinstance(answer_prefix, str):
-            check_prefix(self.tokenizer, answer_prefix)  # one template's prefix: a bad one is a bug
-            prefixes = [answer_prefix] * len(conversations)
-        else:
+        per_row = not isinstance(answer_prefix, str)
+        if per_row:
             prefixes = list(answer_prefix)
             if len(prefixes) != len(conversations):
                 raise ValueError(f"{len(prefixes)} answer prefixes for {len(conversations)} conversations")
+        else:
+            check_prefix(self.tokenizer, answer_prefix)  # one template's prefix: a bad one is a bug
+            prefixes = [answer_prefix] * len(conversations)
         rendered, keep = [], []
         for i, (conv, prefix) in enumerate(zip(conversations, prefixes, strict=True)):
-            if not isinstance(answer_prefix, str):
+            if per_row:
                 try:  # a generated prefix (a PA-GRM trace) that breaks digit tokenization fails its row only
                     check_prefix(self.tokenizer, prefix)
                 except ValueError as e:

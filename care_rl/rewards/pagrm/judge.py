@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from care_rl.judges.base import JudgeBackend
+from care_rl.judges.rating import Rating
 from care_rl.rewards.pagrm.cache import ProtocolCache, protocol_key
 from care_rl.rewards.pagrm.parsing import (
     SCORE_MAX,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 Variant = Literal["direct", "holistic", "rubric", "pagrm"]
 VARIANTS: tuple[str, ...] = get_args(Variant)
 _LOG_CHARS = 300
+SCORE_SCALE = range(int(SCORE_MIN), int(SCORE_MAX) + 1)  # what a rating judge reads: the integers 1-10
 
 
 class PAGRMJudge:
@@ -179,11 +181,10 @@ class PAGRMJudge:
                 todo.append((conv, i, prefix))
         if not todo:
             return
-        ratings = self.backend.rate(
-            [c for c, _, _ in todo], [p for _, _, p in todo], range(int(SCORE_MIN), int(SCORE_MAX) + 1)
-        )
+        ratings = self.backend.rate([c for c, _, _ in todo], [p for _, _, p in todo], SCORE_SCALE)
         for (_, i, _), rating in zip(todo, ratings, strict=True):
-            if rating is None or rating.expected is None:
+            failure = _rating_failure(rating)
+            if failure is not None:
                 self.metrics["score_failed_rating"] += 1
                 out[i] = None
             else:
@@ -193,12 +194,12 @@ class PAGRMJudge:
     def _rate_direct(self, prompts: list[str], responses: list[str]) -> list[Score | None]:
         """Direct scores as expected ratings; a failed call or no mass on the scale is None, counted."""
         convs = [direct_rating_conversation(p, r) for p, r in zip(prompts, responses, strict=True)]
-        ratings = self.backend.rate(convs, DIRECT_ANSWER_PREFIX, range(int(SCORE_MIN), int(SCORE_MAX) + 1))
+        ratings = self.backend.rate(convs, DIRECT_ANSWER_PREFIX, SCORE_SCALE)
         self.metrics["score_calls"] += len(convs)
         out: list[Score | None] = []
         for prompt, response, rating in zip(prompts, responses, ratings, strict=True):
-            if rating is None or rating.expected is None:
-                kind = "judge_call" if rating is None else "off_scale"
+            kind = _rating_failure(rating)
+            if kind is not None:
                 self.metrics[f"score_failed_{kind}"] += 1
                 log.warning("direct rating failed (%s) | prompt: %.80r", kind, prompt)
                 out.append(None)
@@ -222,6 +223,13 @@ class PAGRMJudge:
             judge=self.backend.name,
             extra={"variant": self.variant},
         )
+
+
+def _rating_failure(rating: Rating | None) -> str | None:
+    """Why a rating gives no score: the judge call failed, or no probability fell on the scale."""
+    if rating is None:
+        return "judge_call"
+    return "off_scale" if rating.expected is None else None
 
 
 _SCORE_KEY = re.compile(r'"score"\s*:')
