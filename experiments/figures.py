@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from care_rl.config import REPO_ROOT, ConfigError, cache_dir, load_profile
 from experiments import metrics as m
-from experiments.provenance import write_atomic, write_provenance
+from experiments.provenance import RunStamp, write_atomic, write_provenance
 
 FIGURES_DIR = REPO_ROOT / "figures"
 DOMAIN_LABELS = {"math": "Math", "chat": "Chat", "if": "IF"}
@@ -60,6 +60,7 @@ def save_figure(
     model: str,
     date: str,
     wall_time_s: float | None = None,
+    run: RunStamp | None = None,
 ) -> list[Path]:
     """Write ``<name>.pdf`` and ``.png`` atomically plus ``<name>.provenance.json``; closes ``fig``."""
     out_dir = Path(out_dir)
@@ -78,7 +79,7 @@ def save_figure(
         paths.append(path)
     plt.close(fig)
     prov = write_provenance(
-        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s
+        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s, run=run
     )
     return [*paths, prov]
 

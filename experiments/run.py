@@ -21,7 +21,6 @@ import itertools
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from care_rl.config import REPO_ROOT, ConfigError, Profile, cache_dir, load_profile
 from care_rl.training.cascade import PlannedStage, load_method, method_stages, plan, run_cascade
 from experiments import checkpoints as ck
+from experiments.provenance import RunStamp
 from experiments.runconfig import ProfileSettings, load_runner_config
 
 TABLES = [f"table{i}" for i in range(2, 15)]
@@ -152,6 +152,7 @@ class Runner:
         self.echo = echo
         self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
         self.missing: list[str] = []
+        self.stamp = RunStamp.now()  # reset by run(); tables name the run's commit and wall time
 
     # --- resolving ---------------------------------------------------------------------------------
     def cascade(self, method: str, order: tuple[str, ...] | None = None) -> Cascade:
@@ -320,7 +321,9 @@ class Runner:
 
         paths = []
         for name in names:
-            paths += build(name, self.profile.name, self.results, self.tables_out, self.missing)
+            paths += build(
+                name, self.profile.name, self.results, self.tables_out, self.missing, run=self.stamp
+            )
         return paths
 
     def render_figures(self) -> list[Path]:
@@ -332,6 +335,7 @@ class Runner:
             "profile": self.profile.name,
             "model": self.profile.policy.name_or_path,
             "date": dt.date.today().isoformat(),
+            "run": self.stamp,
         }
         paths = []
         paths += fg.save_figure(
@@ -384,6 +388,7 @@ class Runner:
             title="Paired bootstrap (2000 resamples of prompts and samples, seed 0): Total Avg difference "
             "of care_rl/math vs. each baseline, 95% CI",
             formats={"p boot": ".3f"},
+            run=self.stamp,
         )
 
     def render_order_sweep(self, jobs: Sequence[Job]) -> list[Path]:
@@ -408,10 +413,11 @@ class Runner:
             dt.date.today().isoformat(),
             self.tables_out,
             title="Domain-order sweep (beyond the paper): final-checkpoint domain averages for every order",
+            run=self.stamp,
         )
 
     def run(self, target: str, plan_only: bool = False) -> list[Path]:
-        start = time.monotonic()
+        self.stamp = RunStamp.now()
         work = expand(target, self.settings)
         jobs = self.jobs(required_keys(work))
         sweep = self.sweep_jobs() if work.order_sweep else []
@@ -431,7 +437,7 @@ class Runner:
             paths += self.render_order_sweep(sweep)
         for problem in dict.fromkeys(self.missing):
             self.echo(f"note: {problem}")
-        self.echo(f"done: {target} in {time.monotonic() - start:.1f}s ({len(paths)} files)")
+        self.echo(f"done: {target} in {self.stamp.elapsed():.1f}s ({len(paths)} files)")
         return paths
 
 

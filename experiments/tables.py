@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from care_rl.config import REPO_ROOT, ConfigError, Strict, cache_dir, load_profile, read_yaml, validate
 from experiments import metrics as m
-from experiments.provenance import write_atomic, write_provenance
+from experiments.provenance import RunStamp, write_atomic, write_provenance
 from experiments.results import BenchmarkResult, ResultsError, load_summary
 
 SPECS_DIR = REPO_ROOT / "experiments" / "tables"
@@ -296,6 +296,7 @@ def write_table(
     no_bold: Iterable[str] = (),
     formats: Mapping[str, str] | None = None,
     wall_time_s: float | None = None,
+    run: RunStamp | None = None,
 ) -> list[Path]:
     """Write ``<out_dir>/<name>.tex``, ``.csv`` and ``.provenance.json``; returns the paths.
 
@@ -312,7 +313,7 @@ def write_table(
     write_atomic(paths[0], tex.encode())
     write_atomic(paths[1], csv.to_csv(index=False, float_format="%.4f").encode())
     prov = write_provenance(
-        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s
+        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s, run=run
     )
     return [*paths, prov]
 
@@ -354,9 +355,10 @@ def build(
     results_dir: Path | None,
     out_dir: Path,
     missing: list[str] | None = None,
+    run: RunStamp | None = None,
 ) -> list[Path]:
     """Build one table from the profile's eval summaries and write it with the paper's rows beside
-    (``missing``: see ``build_table``)."""
+    (``missing``: see ``build_table``; ``run``: the run that produced them, for the provenance)."""
     start = time.monotonic()
     profile = load_profile(profile_name, check_device=False)
     spec = load_spec(name)
@@ -375,6 +377,7 @@ def build(
         title=spec.title,
         no_bold=spec.no_bold,
         wall_time_s=time.monotonic() - start,
+        run=run,
     )
 
 

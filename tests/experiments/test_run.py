@@ -106,7 +106,9 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     tex = tmp_path / "tables" / "table4.tex"
     assert tex in paths and tex.is_file()
     prov = json.loads((tmp_path / "tables" / "table4.provenance.json").read_text())
-    assert prov["profile"] == "smoke" and prov["commit"]
+    assert prov["profile"] == "smoke" and prov["commit"] and prov["started_at"]
+    stage_walls = [json.loads(p.read_text())["wall_time_s"] for p in tmp_path.rglob("DONE.json")]
+    assert stage_walls and prov["wall_time_s"] > sum(stage_walls)  # the run's, not the render's
     for key in ("base", "nvv/if", "nvv/chat", "nvv/math", "care_rl/math"):
         summary = json.loads((tmp_path / "results" / key / "summary.json").read_text())
         assert summary["ifeval"]["n"] == 1  # the lean profile's cap

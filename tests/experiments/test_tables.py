@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from care_rl.config import ConfigError
 from experiments import metrics as m
+from experiments.provenance import RunStamp, git_commit
 from experiments.tables import (
     SPECS_DIR,
     TableSpec,
@@ -177,3 +179,15 @@ def test_cli_build_then_compare(tmp_path, capsys):
     assert main(["compare", "--tables", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "== table11 ==" in out and "80.1" in out
+
+
+def test_provenance_names_the_run_not_the_render(tmp_path):
+    """A table rendered at the end of a long run carries the run's start commit and whole wall time;
+    a HEAD that moved on during the run is recorded beside it, not in its place."""
+    started = RunStamp("0" * 40, "2025-01-02T03:04:05+00:00", time.monotonic() - 100.0)
+    df, _ = build_table(load_spec("table2"), FIXTURES)
+    paths = write_table("table2", df, "smoke", "smoke-llama", "2025-01-02", tmp_path, run=started)
+    prov = json.loads(paths[-1].read_text())
+    assert prov["commit"] == "0" * 40 and prov["started_at"] == "2025-01-02T03:04:05+00:00"
+    assert 100.0 <= prov["wall_time_s"] < 1000.0
+    assert prov["render_commit"] == git_commit() != "0" * 40
