@@ -28,6 +28,7 @@ from pathlib import Path
 from care_rl.config import REPO_ROOT, ConfigError, Profile, cache_dir, load_profile
 from care_rl.training.cascade import PlannedStage, load_method, method_stages, plan, run_cascade
 from experiments import checkpoints as ck
+from experiments.judge_adapter import build_adapter, check_buildable, missing_adapter, uses_adapter
 from experiments.provenance import RunStamp
 from experiments.runconfig import ProfileSettings, load_runner_config
 
@@ -124,6 +125,12 @@ class Job:
     eval_name: str = ""
 
 
+def _study_uses_adapter(job: Job) -> bool:
+    """Table 6 rows on the profile's judge read its adapter, except Direct (the untrained judge) and
+    PA-GRM-DS (a different, stronger judge); see experiments.judge_study.judge_for."""
+    return job.checkpoint.variant not in ("direct", "pagrm_ds")
+
+
 class Runner:
     def __init__(
         self,
@@ -152,6 +159,7 @@ class Runner:
         self.echo = echo
         self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
         self.missing: list[str] = []
+        self.adapter_todo: Path | None = None  # the judge LoRA to build before any stage needs it
         self.stamp = RunStamp.now()  # reset by run(); tables name the run's commit and wall time
 
     # --- resolving ---------------------------------------------------------------------------------
@@ -211,10 +219,13 @@ class Runner:
         todo = [j for (name, domain), j in pending.items() if not self.evaluator.cached(name, domain)]
         eval_s = sum(self.evaluator.samples(j.checkpoint.domain) for j in todo) * s.seconds_per_eval_sample
         judges = [j for j in jobs if j.checkpoint.kind == "judge"]
-        judge_todo = [j for j in judges if not self._judge_path(j)[1]]
+        judge_todo = [j for j in judges if self._judge_pending(j)]
         items = sum(len(v) for v in self._judge_items().values()) if judges else 0
         judge_s = len(judge_todo) * items * 6 * s.seconds_per_eval_sample  # ~6 judged responses per item
         echo(f"plan: {target} (profile {self.profile.name}, {len(jobs)} result keys)")
+        adapter_s = s.seconds_judge_adapter if self.adapter_todo else 0.0
+        if self.adapter_todo:
+            echo(f"  judge adapter: build {self.adapter_todo} (synthetic-teacher traces + LoRA-SFT)")
         echo(f"  stages: {len(train)} to train, {len(stages) - len(train)} cached")
         for st in train:
             echo(f"  {st.describe()}")
@@ -225,10 +236,10 @@ class Runner:
             echo(
                 f"  judge study: {len(judge_todo)} variant(s) to score, {len(judges) - len(judge_todo)} cached"
             )
-        total = train_s + eval_s + judge_s
+        total = adapter_s + train_s + eval_s + judge_s
         echo(
-            f"  estimate: ~{total / 60:.1f} min (train {train_s / 60:.1f}, eval {eval_s / 60:.1f}, "
-            f"judge {judge_s / 60:.1f}; {s.seconds_per_step:g} s/step, "
+            f"  estimate: ~{total / 60:.1f} min (judge adapter {adapter_s / 60:.1f}, train {train_s / 60:.1f}, "
+            f"eval {eval_s / 60:.1f}, judge {judge_s / 60:.1f}; {s.seconds_per_step:g} s/step, "
             f"{s.seconds_per_eval_sample:g} s/sample, experiments/runner.yaml)"
         )
 
@@ -286,6 +297,27 @@ class Runner:
 
             self._items = study_items(self.profile, self.settings.judge_items, self.settings.judge_seed)
         return self._items
+
+    def _needed_adapter(self, jobs: Sequence[Job]) -> Path | None:
+        """The profile's judge adapter when it is missing and a stage to train or a judge-study row
+        reads it; checked buildable here, before any compute."""
+        path = missing_adapter(self.profile)
+        if path is None:
+            return None
+        stages = {st.key: st for c in self.cascades.values() for st in c.stages}
+        need = any(
+            not st.cached and uses_adapter([*st.run.rewards, *st.run.monitor_rewards.values()])
+            for st in stages.values()
+        ) or any(j.checkpoint.kind == "judge" and _study_uses_adapter(j) for j in jobs)
+        if need:
+            check_buildable(self.profile, path)
+        return path if need else None
+
+    def _judge_pending(self, job: Job) -> bool:
+        # a row scored by a judge adapter not built yet has no content hash yet: it is pending
+        if self.adapter_todo is not None and _study_uses_adapter(job):
+            return True
+        return not self._judge_path(job)[1]
 
     def _judge_path(self, job: Job, compute: bool = False) -> tuple[Path, bool]:
         """(folder with summary.json, cached?) of a judge-study row."""
@@ -423,9 +455,14 @@ class Runner:
         sweep = self.sweep_jobs() if work.order_sweep else []
         if work.figures:
             self.cascade(REWARD_CURVE_METHOD)
+        self.adapter_todo = self._needed_adapter(jobs + sweep)
         self.print_plan(target, jobs + sweep)
         if plan_only:
             return []
+        if self.adapter_todo is not None:
+            self.echo(f"judge adapter: building {self.adapter_todo}")
+            build_adapter(self.profile)
+            self.adapter_todo = None
         for job in jobs + sweep:
             self.link(job.key, self.produce(job))
         paths = self.render_tables(work.tables)

@@ -19,6 +19,7 @@ RUNNER_YAML = REPO_ROOT / "experiments" / "runner.yaml"
 class ProfileSettings(Strict):
     seconds_per_step: float = Field(gt=0)
     seconds_per_eval_sample: float = Field(gt=0)
+    seconds_judge_adapter: float = Field(0.0, ge=0)
     judge_items: int = Field(gt=0)
     judge_seed: int
     surgery_seed: int

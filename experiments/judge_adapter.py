@@ -1,0 +1,70 @@
+"""The PA-GRM judge adapter a profile names (``judge.adapter``), as a prerequisite the runner plans.
+
+A cold ``make table2`` on the ``cpu`` profile trains PA-GRM chat stages, which read the trained judge
+LoRA. Without this module it would train the IF stage and the first cascades, then stop at the first
+PA-GRM stage asking for ``make pagrm-sft``. Instead the runner asks here before any compute: when the
+adapter is missing and the work needs it, a profile on the shipped mini data builds it the way
+``make pagrm-traces pagrm-sft`` does (synthetic-teacher traces on the train side of the prompt split,
+then LoRA-SFT with experiments/pagrm_sft.yaml); a profile on hub data fails at plan time, because its
+teacher is an endpoint only the user can name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from care_rl.config import ConfigError, Profile, cache_dir
+
+log = logging.getLogger(__name__)
+
+# rewards that never read the judge adapter: the verifiers, and the untrained base judge ("direct")
+NO_ADAPTER_REWARDS = frozenset({"math", "if", "direct"})
+TRACE_SOURCES = ("ultrafeedback", "helpsteer3")
+TRACE_PAIRS = 10_000  # the paper's count; the mini sets hold fewer, so all their train-side pairs
+
+
+def uses_adapter(rewards: Iterable[str]) -> bool:
+    """Whether a stage with these reward (or monitor-reward) names scores with the trained judge."""
+    return any(r not in NO_ADAPTER_REWARDS for r in rewards)
+
+
+def missing_adapter(profile: Profile) -> Path | None:
+    """Where the profile's adapter should be when it names one that is not built yet, else None."""
+    if profile.judge.adapter is None:
+        return None
+    path = Path(profile.judge.adapter)
+    path = path if path.is_absolute() else cache_dir() / path
+    return None if (path / "adapter_config.json").is_file() else path
+
+
+def check_buildable(profile: Profile, path: Path) -> None:
+    """Fail before compute when the missing adapter cannot be built without the user's teacher."""
+    if profile.data.source != "mini":
+        raise ConfigError(
+            f"judge.adapter {profile.judge.adapter!r}: no PA-GRM adapter at {path}. On {profile.data.source} "
+            'data its traces come from a teacher endpoint: run `make pagrm-traces TRACES_ARGS="--data hub '
+            f'--teacher endpoint --base-url URL --model NAME --api-key-env VAR"` and `make pagrm-sft` '
+            f"with PROFILE={profile.name} first"
+        )
+    if path.name != "adapter":  # LoRA-SFT writes <out>/adapter
+        raise ConfigError(f"judge.adapter {profile.judge.adapter!r}: the folder must be named 'adapter'")
+
+
+def build_adapter(profile: Profile) -> Path:
+    """Synthetic-teacher traces on the mini pairs (resumable), then LoRA-SFT; returns the adapter."""
+    from care_rl.rewards.pagrm.collect_traces import collect, select_pairs
+    from care_rl.rewards.pagrm.sft import load_sft_config, train
+    from care_rl.rewards.pagrm.trace import read_traces
+
+    path = missing_adapter(profile)
+    if path is None:
+        raise ValueError(f"profile {profile.name!r} names no missing judge adapter")
+    check_buildable(profile, path)
+    traces = path.parent / "traces.jsonl"  # beside the adapter; appended per pair, so resumable
+    pairs = select_pairs(list(TRACE_SOURCES), "mini", TRACE_PAIRS, split="train")
+    counts = collect(pairs, traces)
+    log.info("PA-GRM traces %s: %s", traces, dict(counts))
+    config = load_sft_config().for_profile(profile.name)
+    return train(read_traces(traces), profile, config, path.parent)

@@ -1,0 +1,63 @@
+"""A missing PA-GRM judge adapter is planned and built before any stage reads it, or refused at plan
+time when only the user's teacher endpoint could build it."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from care_rl.config import REPO_ROOT, ConfigError, load_profile
+from experiments.judge_adapter import build_adapter, check_buildable, missing_adapter, uses_adapter
+from experiments.run import Runner
+
+
+def profile_with_adapter(tmp_path, source: str = "mini"):
+    data = yaml.safe_load((REPO_ROOT / "experiments" / "profiles" / "smoke.yaml").read_text())
+    data["judge"]["adapter"] = str(tmp_path / "pagrm" / "adapter")
+    data["data"]["source"] = source
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_profile(str(path))
+
+
+def test_only_judge_rewards_read_the_adapter():
+    assert not uses_adapter(["if", "math", "direct"])
+    assert uses_adapter(["math", "pagrm"]) and uses_adapter(["rubric"])
+
+
+def test_plan_lists_the_missing_adapter_then_build_makes_it(tmp_path):
+    profile = profile_with_adapter(tmp_path)
+    lines: list[str] = []
+    runner = Runner(
+        profile,
+        results=tmp_path / "r",
+        stages_root=tmp_path / "s",
+        eval_root=tmp_path / "e",
+        echo=lines.append,
+    )
+    runner.run("ablation-components", plan_only=True)  # w/o PA-GRM (direct) and CARE-RL (pagrm) stages
+    plan = "\n".join(lines)
+    assert f"judge adapter: build {tmp_path / 'pagrm' / 'adapter'}" in plan
+    assert not (tmp_path / "s").exists()  # planning trained nothing
+
+    adapter = build_adapter(profile)
+    assert (adapter / "adapter_config.json").is_file()
+    assert (tmp_path / "pagrm" / "traces.jsonl").stat().st_size > 0
+    assert missing_adapter(profile) is None
+    lines.clear()
+    Runner(
+        profile,
+        results=tmp_path / "r",
+        stages_root=tmp_path / "s",
+        eval_root=tmp_path / "e",
+        echo=lines.append,
+    ).run("ablation-components", plan_only=True)
+    assert "judge adapter: build" not in "\n".join(lines)
+
+
+def test_hub_profile_refuses_before_compute_naming_the_commands(tmp_path):
+    profile = profile_with_adapter(tmp_path, source="hub")
+    path = missing_adapter(profile)
+    assert path == tmp_path / "pagrm" / "adapter"
+    with pytest.raises(ConfigError, match=r"make pagrm-traces .*--teacher endpoint.*make pagrm-sft"):
+        check_buildable(profile, path)
