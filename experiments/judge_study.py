@@ -50,6 +50,7 @@ def study_items(profile: Profile, n: int, seed: int) -> dict[str, list[JudgeItem
 def result_path(
     root: Path, profile: Profile, variant: str, judge_ds: JudgeSpec | None, items: dict[str, list[JudgeItem]]
 ) -> Path:
+    from care_rl.rewards.pagrm.judge import PROTOCOL_PREFILL
     from care_rl.rewards.pagrm.templates import TEMPLATE_DIGEST
 
     mode, spec, adapter = judge_for(profile, variant, judge_ds)
@@ -61,6 +62,8 @@ def result_path(
         "items": {b: [it.id for it in its] for b, its in items.items()},
         "templates": TEMPLATE_DIGEST,
     }
+    if mode in ("holistic", "rubric") and spec.backend == "local":  # see PAGRMJudge._protocol_prefill
+        payload["protocol_prefill"] = PROTOCOL_PREFILL
     h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return root / f"{profile.name}-judge-{variant}-{h}.json"
 

@@ -93,6 +93,23 @@ class LocalBackend:
         rendered = [self._render(c) for c in conversations]
         return self._batched(rendered, budget, "generation", lambda batch: self._generate(batch, budget))
 
+    def complete_from(
+        self, conversations: list[Conversation], answer_prefix: str, max_new_tokens: int | None = None
+    ) -> list[str | None]:
+        """Like ``complete``, with every reply begun by ``answer_prefix`` (returned prefix included).
+
+        A prefix pins what a small judge must not choose for itself, such as the protocol of PA-GRM's
+        forced-protocol ablations; an endpoint cannot be prefilled portably, so only local judges have
+        this method."""
+        validate_conversations(conversations)
+        budget = max_new_tokens or self.max_new_tokens
+        rendered = []
+        for conv in conversations:
+            text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+            rendered.append(self.tokenizer(text + answer_prefix, add_special_tokens=False)["input_ids"])
+        out = self._batched(rendered, budget, "generation", lambda batch: self._generate(batch, budget))
+        return [None if text is None else answer_prefix + text for text in out]
+
     def rate(
         self, conversations: list[Conversation], answer_prefix: str | Sequence[str], scale: range
     ) -> list[Rating | None]:

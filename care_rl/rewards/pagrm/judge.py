@@ -57,6 +57,10 @@ _LOG_CHARS = 300
 SCORE_SCALE = range(int(SCORE_MIN), int(SCORE_MAX) + 1)  # what a rating judge reads: the integers 1-10
 
 
+# how every protocol reply begins (templates/protocol.txt asks for this JSON object)
+PROTOCOL_PREFILL = '{{"protocol": "{protocol}", "schema": ['
+
+
 class PAGRMJudge:
     """Scores (prompt, response) pairs with one judge backend under one variant."""
 
@@ -96,18 +100,21 @@ class PAGRMJudge:
         """The protocol of each distinct prompt: cached ones reused, the rest built in one batched call."""
         if self.variant == "direct":
             raise ValueError("the direct variant has no protocol step")
+        prefill = self._protocol_prefill()
+        variant = self.variant + ("+prefill" if prefill else "")
         keys = {
-            p: protocol_key(self.variant, TEMPLATE_DIGEST, self.backend.name, p)
-            for p in dict.fromkeys(prompts)
+            p: protocol_key(variant, TEMPLATE_DIGEST, self.backend.name, p) for p in dict.fromkeys(prompts)
         }
         found: dict[str, Protocol | None] = {p: self.cache.get(k) for p, k in keys.items()}
         todo = [p for p, proto in found.items() if proto is None]
         self.metrics["protocol_cache_hits"] += len(found) - len(todo)
         if not todo:
             return found
-        texts = self.backend.complete(
-            [protocol_conversation(p, self.variant) for p in todo], self.protocol_max_new_tokens
-        )
+        convs = [protocol_conversation(p, self.variant) for p in todo]
+        if prefill:
+            texts = self.backend.complete_from(convs, prefill, self.protocol_max_new_tokens)
+        else:
+            texts = self.backend.complete(convs, self.protocol_max_new_tokens)
         self.metrics["protocol_calls"] += len(todo)
         expected = None if self.variant == "pagrm" else self.variant
         for prompt, text in zip(todo, texts, strict=True):
@@ -120,6 +127,16 @@ class PAGRMJudge:
             self.cache.put(keys[prompt], proto)
             found[prompt] = proto
         return found
+
+    def _protocol_prefill(self) -> str:
+        """The reply start that pins a forced-protocol variant's choice, on backends that can be prefilled.
+
+        A small distilled judge routes most prompts to the protocol it saw most in SFT whatever the
+        instruction says (the cpu judge wrote "rubric" for every Holistic-only prompt), so the ablation
+        would measure instruction following, not holistic judging. Endpoints get the instruction only."""
+        if self.variant in ("holistic", "rubric") and hasattr(self.backend, "complete_from"):
+            return PROTOCOL_PREFILL.format(protocol=self.variant)
+        return ""
 
     def score(self, prompts: list[str], responses: list[str]) -> list[Score | None]:
         """One score (or None) per (prompt, response) row; rows sharing a prompt share its schema."""

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from care_rl.judges import LocalBackend, ScriptedBackend
 from care_rl.rewards.pagrm import Trace, make_chat_reward, read_traces, write_traces
 from care_rl.rewards.pagrm.parsing import JudgeOutputError, Score, extract_json, parse_protocol, parse_score
-from tests.rewards.pagrm.scripted_judge import FAILURES, backend, is_protocol_call
+from tests.rewards.pagrm.scripted_judge import FAILURES, HOLISTIC, RUBRIC, backend, is_protocol_call, reply
 
 POEM = [{"role": "user", "content": "Write a poem about rain."}]
 LIST = [{"role": "user", "content": "Give a list of three fruits."}]
@@ -105,6 +106,44 @@ def test_variants_direct_and_forced_protocols():
     assert wrong.metrics["protocol_failed_schema_invalid"] == 1
     with pytest.raises(ValueError, match="unknown PA-GRM variant"):
         make_chat_reward("listwise", backend())
+
+
+class PrefillBackend(ScriptedBackend):
+    """A scripted judge that can be prefilled. Left to itself it writes the wrong protocol for
+    FORCE_WRONG prompts; prefilled, it continues the schema its own reply has begun."""
+
+    def __init__(self):
+        super().__init__(reply)
+        self.prefixes: list[str] = []
+
+    def complete_from(self, conversations, answer_prefix, max_new_tokens=None):
+        self.prefixes.append(answer_prefix)
+        self.complete(conversations, max_new_tokens)  # counts the calls like a real backend
+        schema = HOLISTIC if '"holistic"' in answer_prefix else RUBRIC
+        return [answer_prefix + json.dumps(schema)[len(answer_prefix) :] for _ in conversations]
+
+
+def test_forced_protocol_is_prefilled_on_backends_that_can_be_prefilled():
+    judge = PrefillBackend()
+    holistic = make_chat_reward("holistic", judge)
+    assert holistic(completions=["a"], prompts=["FORCE_WRONG"]) == [pytest.approx(1 / 9)]
+    assert judge.prefixes == ['{"protocol": "holistic", "schema": [']
+    assert (
+        holistic.metrics["protocol_holistic"] == 1
+        and "protocol_failed_schema_invalid" not in holistic.metrics
+    )
+    free = PrefillBackend()  # PA-GRM routes freely: never prefilled
+    make_chat_reward("pagrm", free)(completions=["a"], prompts=[POEM])
+    assert free.prefixes == []
+
+
+def test_local_complete_from_continues_the_prefix_on_the_smoke_judge(smoke_model, tokenizer):
+    judge = LocalBackend(smoke_model, tokenizer, max_new_tokens=5)
+    conv = [{"role": "user", "content": "Judge this."}]
+    assert judge.complete_from([conv], "") == judge.complete([conv])  # no prefix: the same greedy text
+    out = judge.complete_from([conv, conv], '{"protocol": "rubric", "schema": [')
+    assert out[0] == out[1] and out[0].startswith('{"protocol": "rubric", "schema": [')
+    assert len(out[0]) > len('{"protocol": "rubric", "schema": [')
 
 
 def test_variants_use_separate_cache_entries(tmp_path):
