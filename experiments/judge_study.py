@@ -63,7 +63,7 @@ def result_path(
         "templates": TEMPLATE_DIGEST,
     }
     if mode in ("holistic", "rubric") and spec.backend == "local":  # see PAGRMJudge._protocol_prefill
-        payload["protocol_prefill"] = PROTOCOL_PREFILL
+        payload["protocol_prefill"] = PROTOCOL_PREFILL[mode]
     h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return root / f"{profile.name}-judge-{variant}-{h}.json"
 

@@ -57,8 +57,12 @@ _LOG_CHARS = 300
 SCORE_SCALE = range(int(SCORE_MIN), int(SCORE_MAX) + 1)  # what a rating judge reads: the integers 1-10
 
 
-# how every protocol reply begins (templates/protocol.txt asks for this JSON object)
-PROTOCOL_PREFILL = '{{"protocol": "{protocol}", "schema": ['
+# How a forced protocol's reply begins (templates/protocol.txt asks for this JSON object): the protocol
+# and the key of its first schema item, so the judge cannot drift back to the other protocol's items.
+PROTOCOL_PREFILL = {
+    "holistic": '{"protocol": "holistic", "schema": [{"aspect": "',
+    "rubric": '{"protocol": "rubric", "schema": [{"criterion": "',
+}
 
 
 class PAGRMJudge:
@@ -132,10 +136,11 @@ class PAGRMJudge:
         """The reply start that pins a forced-protocol variant's choice, on backends that can be prefilled.
 
         A small distilled judge routes most prompts to the protocol it saw most in SFT whatever the
-        instruction says (the cpu judge wrote "rubric" for every Holistic-only prompt), so the ablation
-        would measure instruction following, not holistic judging. Endpoints get the instruction only."""
-        if self.variant in ("holistic", "rubric") and hasattr(self.backend, "complete_from"):
-            return PROTOCOL_PREFILL.format(protocol=self.variant)
+        instruction says (the cpu judge wrote "rubric" for every Holistic-only prompt, and rubric
+        criteria after a bare holistic label), so the ablation would measure instruction following,
+        not holistic judging. Endpoints get the instruction only."""
+        if self.variant in PROTOCOL_PREFILL and hasattr(self.backend, "complete_from"):
+            return PROTOCOL_PREFILL[self.variant]
         return ""
 
     def score(self, prompts: list[str], responses: list[str]) -> list[Score | None]:

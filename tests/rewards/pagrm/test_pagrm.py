@@ -127,7 +127,7 @@ def test_forced_protocol_is_prefilled_on_backends_that_can_be_prefilled():
     judge = PrefillBackend()
     holistic = make_chat_reward("holistic", judge)
     assert holistic(completions=["a"], prompts=["FORCE_WRONG"]) == [pytest.approx(1 / 9)]
-    assert judge.prefixes == ['{"protocol": "holistic", "schema": [']
+    assert judge.prefixes == ['{"protocol": "holistic", "schema": [{"aspect": "']
     assert (
         holistic.metrics["protocol_holistic"] == 1
         and "protocol_failed_schema_invalid" not in holistic.metrics
