@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from care_rl.config import ConfigError, JudgeSpec, Profile
 from care_rl.data.records import JudgeItem
 from care_rl.training.stage import write_atomic
@@ -81,7 +83,7 @@ def run_variant(
     judge = PAGRMJudge(mode, backend)  # type: ignore[arg-type]
     scorer = scorer_from_judge(judge)
     rows = {}
-    for bench, its in items.items():
+    for bench, its in tqdm(items.items(), desc=f"judge study {variant}", unit="benchmark"):
         r = judge_accuracy(bench, its, scorer)
         rows[bench] = {
             "mean": 100.0 * r.accuracy,
