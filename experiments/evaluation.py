@@ -10,6 +10,7 @@ the results file of the current eval-config hash and cover every item, which is 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from eval.benchmarks import select
 from eval.run import build_generator, judge_specs
 from eval.runner import config_hash, evaluate_suite
 from eval.suite import SuiteEntry, build_suite, training_texts
+from experiments.provenance import TIMING, ComputePart, add_timing, read_timing
 
 
 class Evaluator:
@@ -89,6 +91,7 @@ class Evaluator:
             "benchmarks": [e.benchmark.name for e in entries],
         }
         self.calls += 1
+        start = time.monotonic()
         generator = build_generator(self.profile, adapter)
         evaluate_suite(
             entries,
@@ -100,4 +103,9 @@ class Evaluator:
             config,
             progress=self.progress,
         )
+        add_timing(out / TIMING, time.monotonic() - start)
         return out
+
+    def compute(self, name: str) -> ComputePart:
+        """The recorded cost of evaluating checkpoint ``name`` (provenance of the tables that read it)."""
+        return read_timing(f"eval {self.out_dir(name).name}", self.out_dir(name) / TIMING)

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -61,8 +62,10 @@ def save_figure(
     date: str,
     wall_time_s: float | None = None,
     run: RunStamp | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Write ``<name>.pdf`` and ``.png`` atomically plus ``<name>.provenance.json``; closes ``fig``."""
+    """Write ``<name>.pdf`` and ``.png`` atomically plus ``<name>.provenance.json`` (``compute``: see
+    ``experiments.provenance.compute_record``); closes ``fig``."""
     out_dir = Path(out_dir)
     paths = []
     for fmt in ("pdf", "png"):
@@ -79,7 +82,15 @@ def save_figure(
         paths.append(path)
     plt.close(fig)
     prov = write_provenance(
-        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s, run=run
+        out_dir,
+        name,
+        paths,
+        profile=profile,
+        model=model,
+        date=date,
+        wall_time_s=wall_time_s,
+        run=run,
+        compute=compute,
     )
     return [*paths, prov]
 

@@ -12,10 +12,12 @@ teacher is an endpoint only the user can name.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from care_rl.config import ConfigError, Profile, cache_dir
+from experiments.provenance import TIMING, ComputePart, add_timing, read_timing
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,18 @@ def uses_adapter(rewards: Iterable[str]) -> bool:
     return any(r not in NO_ADAPTER_REWARDS for r in rewards)
 
 
-def missing_adapter(profile: Profile) -> Path | None:
-    """Where the profile's adapter should be when it names one that is not built yet, else None."""
+def adapter_path(profile: Profile) -> Path | None:
+    """Where the profile's judge adapter lives (relative paths under the cache); None if it names none."""
     if profile.judge.adapter is None:
         return None
     path = Path(profile.judge.adapter)
-    path = path if path.is_absolute() else cache_dir() / path
-    return None if (path / "adapter_config.json").is_file() else path
+    return path if path.is_absolute() else cache_dir() / path
+
+
+def missing_adapter(profile: Profile) -> Path | None:
+    """Where the profile's adapter should be when it names one that is not built yet, else None."""
+    path = adapter_path(profile)
+    return None if path is None or (path / "adapter_config.json").is_file() else path
 
 
 def check_buildable(profile: Profile, path: Path) -> None:
@@ -62,9 +69,19 @@ def build_adapter(profile: Profile) -> Path:
     if path is None:
         raise ValueError(f"profile {profile.name!r} names no missing judge adapter")
     check_buildable(profile, path)
+    start = time.monotonic()
     traces = path.parent / "traces.jsonl"  # beside the adapter; appended per pair, so resumable
     pairs = select_pairs(list(TRACE_SOURCES), "mini", TRACE_PAIRS, split="train")
     counts = collect(pairs, traces)
     log.info("PA-GRM traces %s: %s", traces, dict(counts))
     config = load_sft_config().for_profile(profile.name)
-    return train(read_traces(traces), profile, config, path.parent)
+    adapter = train(read_traces(traces), profile, config, path.parent)
+    add_timing(path.parent / TIMING, time.monotonic() - start)
+    return adapter
+
+
+def adapter_compute(profile: Profile) -> ComputePart:
+    """The recorded cost of building the profile's judge adapter (traces + LoRA-SFT)."""
+    path = adapter_path(profile)
+    assert path is not None, f"profile {profile.name!r} names no judge adapter"
+    return read_timing("judge adapter", path.parent / TIMING)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from care_rl.config import ConfigError, JudgeSpec, Profile
 from care_rl.data.records import JudgeItem
+from care_rl.revision import git_commit
 from care_rl.training.stage import write_atomic
 from eval.run import adapter_digest
 
@@ -109,6 +111,8 @@ def judge_summary(
     path = result_path(root, profile, variant, judge_ds, items)
     if path.is_file():
         return path, False
+    start = time.monotonic()
     summary = run_variant(profile, variant, judge_ds, items)
+    summary |= {"wall_time_s": time.monotonic() - start, "commit": git_commit()}
     write_atomic(path, json.dumps(summary, indent=1, sort_keys=True))
     return path, True

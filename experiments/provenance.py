@@ -6,34 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from care_rl.config import REPO_ROOT
-
-
-def git_commit(repo: Path = REPO_ROOT) -> str:
-    """HEAD's hash, suffixed ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
+from care_rl.revision import git_commit
 
 
 @dataclass(frozen=True)
@@ -52,6 +34,54 @@ class RunStamp:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+TIMING = "timing.json"  # beside an evaluation or a judge adapter: its wall time, summed over resumes
+
+
+@dataclass(frozen=True)
+class ComputePart:
+    """One piece of the compute behind an artefact: a training stage, a checkpoint evaluation, a judge
+    study, the judge adapter's build. ``wall_time_s`` is None (and ``commits`` empty) for a piece
+    produced before timings were recorded."""
+
+    name: str
+    wall_time_s: float | None
+    commits: tuple[str, ...] = ()
+
+
+def compute_record(parts: Iterable[ComputePart]) -> dict[str, Any]:
+    """The ``compute`` field of a provenance file: every distinct part with its wall time and commits,
+    their sum, and the parts whose time is unknown. A table re-rendered from the cache still names the
+    compute behind its numbers; the file's own ``wall_time_s`` is the rendering run's."""
+    unique = {p.name: p for p in parts}
+    return {
+        "wall_time_s": sum(p.wall_time_s for p in unique.values() if p.wall_time_s is not None),
+        "untimed": sorted(n for n, p in unique.items() if p.wall_time_s is None),
+        "commits": sorted({c for p in unique.values() for c in p.commits}),
+        "parts": {
+            n: {"wall_time_s": p.wall_time_s, "commits": list(p.commits)} for n, p in sorted(unique.items())
+        },
+    }
+
+
+def add_timing(path: Path, seconds: float) -> None:
+    """Add ``seconds`` of work done by this commit to the ``timing.json`` at ``path``: work resumed
+    over several runs (an interrupted evaluation, a resumed trace collection) sums its pieces."""
+    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    record = {
+        "wall_time_s": old.get("wall_time_s", 0.0) + seconds,
+        "commits": sorted({*old.get("commits", []), git_commit()}),
+    }
+    write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def read_timing(name: str, path: Path) -> ComputePart:
+    """The part recorded in a ``timing.json`` (untimed when there is none)."""
+    if not path.is_file():
+        return ComputePart(name, None)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return ComputePart(name, record["wall_time_s"], tuple(record["commits"]))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -77,13 +107,15 @@ def write_provenance(
     date: str,
     wall_time_s: float | None = None,
     run: RunStamp | None = None,
-    extra: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``<out_dir>/<name>.provenance.json`` naming the outputs (with sha256), commit, profile,
     model, run date, wall time and the command line that produced them.
 
     With ``run``, the commit and start time are the run's and the wall time runs from its start
-    (``wall_time_s`` is then ignored); a different HEAD at render time is recorded beside it."""
+    (``wall_time_s`` is then ignored); a different HEAD at render time is recorded beside it.
+    ``compute`` (``compute_record``) names the training and evaluation behind the numbers, whichever
+    run did them."""
     now = git_commit()
     stamp: dict[str, Any] = {"commit": now, "wall_time_s": wall_time_s}
     if run is not None:
@@ -98,8 +130,9 @@ def write_provenance(
         "model": model,
         "date": date,
         "command": [Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]],
-        **(extra or {}),
     }
+    if compute is not None:
+        record["compute"] = compute
     out = Path(out_dir) / f"{name}.provenance.json"
     write_atomic(out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     return out

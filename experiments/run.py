@@ -18,18 +18,27 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from care_rl.config import REPO_ROOT, ConfigError, Profile, cache_dir, load_profile
 from care_rl.training.cascade import PlannedStage, load_method, method_stages, plan, run_cascade
 from experiments import checkpoints as ck
-from experiments.judge_adapter import build_adapter, check_buildable, missing_adapter, uses_adapter
-from experiments.provenance import RunStamp
+from experiments.judge_adapter import (
+    adapter_compute,
+    adapter_path,
+    build_adapter,
+    check_buildable,
+    missing_adapter,
+    uses_adapter,
+)
+from experiments.provenance import ComputePart, RunStamp, compute_record
 from experiments.runconfig import ProfileSettings, load_runner_config
 
 TABLES = [f"table{i}" for i in range(2, 15)]
@@ -160,6 +169,7 @@ class Runner:
         self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
         self.missing: list[str] = []
         self.adapter_todo: Path | None = None  # the judge LoRA to build before any stage needs it
+        self.produced: dict[str, Job] = {}  # this run's result keys, for the compute provenance
         self.stamp = RunStamp.now()  # reset by run(); tables name the run's commit and wall time
 
     # --- resolving ---------------------------------------------------------------------------------
@@ -347,6 +357,42 @@ class Runner:
             raise ConfigError(f"{target} is a real folder; remove it to let the runner link results there")
         os.replace(tmp, target)
 
+    # --- what computed the numbers -------------------------------------------------------------------
+    def compute(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The provenance ``compute`` record of an artefact reading ``keys``: every stage, evaluation,
+        judge study and judge-adapter build behind them, as timed when they ran (maybe by another run)."""
+        parts = []
+        for key in dict.fromkeys(keys):
+            if key in self.produced:
+                parts += self._job_parts(self.produced[key])
+        return compute_record(parts)
+
+    def _job_parts(self, job: Job) -> list[ComputePart]:
+        c = job.checkpoint
+        if c.kind == "judge":
+            data = json.loads(self._judge_path(job)[0].read_text(encoding="utf-8"))
+            commits = (data["commit"],) if "commit" in data else ()
+            parts = [ComputePart(f"judge study {c.variant}", data.get("wall_time_s"), commits)]
+            if _study_uses_adapter(job) and adapter_path(self.profile) is not None:
+                parts.append(adapter_compute(self.profile))
+            return parts
+        parts = [self.evaluator.compute(job.eval_name)]
+        if job.cascade is not None:
+            parts += self._stage_parts(job.cascade, job.stage + 1)
+        return parts
+
+    def _stage_parts(self, cascade: Cascade, upto: int) -> list[ComputePart]:
+        """The first ``upto`` trained stages of ``cascade`` (and the judge adapter a stage read)."""
+        parts = []
+        for st, d in zip(cascade.stages[:upto], self.train(cascade)[:upto], strict=True):
+            m = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+            commits = (m["commit"],) if "commit" in m else ()
+            parts.append(ComputePart(f"stage {d.name} ({st.run.name})", m.get("wall_time_s"), commits))
+            rewards = [*st.run.rewards, *st.run.monitor_rewards.values()]
+            if uses_adapter(rewards) and adapter_path(self.profile) is not None:
+                parts.append(adapter_compute(self.profile))
+        return parts
+
     # --- rendering ---------------------------------------------------------------------------------
     def render_tables(self, names: Sequence[str]) -> list[Path]:
         from experiments.tables import build
@@ -354,7 +400,13 @@ class Runner:
         paths = []
         for name in names:
             paths += build(
-                name, self.profile.name, self.results, self.tables_out, self.missing, run=self.stamp
+                name,
+                self.profile.name,
+                self.results,
+                self.tables_out,
+                self.missing,
+                run=self.stamp,
+                compute=self.compute(table_keys(name)),
             )
         return paths
 
@@ -375,20 +427,25 @@ class Runner:
             "stagewise",
             self.figures_out,
             **meta,
+            compute=self.compute(table_keys("table4")),
         )
         paths += fg.save_figure(
             fg.surgery_figure(build_table(load_spec("table14"), self.results, self.missing)[0]),
             "surgery",
             self.figures_out,
             **meta,
+            compute=self.compute(table_keys("table14")),
         )
-        dirs = self.train(self.cascade(REWARD_CURVE_METHOD))
+        cascade = self.cascade(REWARD_CURVE_METHOD)
+        dirs = self.train(cascade)
+        stages = compute_record(self._stage_parts(cascade, len(dirs)))
         rows = reward_rows(dirs)
         paths += fg.save_figure(
             fg.reward_curves_figure(rows, key="rewards_by_domain/{domain}/mean"),
             "rewards",
             self.figures_out,
             **meta,
+            compute=stages,
         )
         energy, idle = energy_rows(dirs)
         if idle:
@@ -397,7 +454,9 @@ class Runner:
             )
         if energy:
             frame = fg.energy_frame(energy, "dacsp.jsonl")
-            paths += fg.save_figure(fg.dacsp_energy_figure(frame), "dacsp", self.figures_out, **meta)
+            paths += fg.save_figure(
+                fg.dacsp_energy_figure(frame), "dacsp", self.figures_out, **meta, compute=stages
+            )
         else:
             self.missing.append("figure dacsp: no DACSP step moved the weights; figure not drawn")
         return paths
@@ -421,6 +480,7 @@ class Runner:
             "of care_rl/math vs. each baseline, 95% CI",
             formats={"p boot": ".3f"},
             run=self.stamp,
+            compute=self.compute(keys),
         )
 
     def render_order_sweep(self, jobs: Sequence[Job]) -> list[Path]:
@@ -446,6 +506,7 @@ class Runner:
             self.tables_out,
             title="Domain-order sweep (beyond the paper): final-checkpoint domain averages for every order",
             run=self.stamp,
+            compute=self.compute(j.key for j in jobs),
         )
 
     def run(self, target: str, plan_only: bool = False) -> list[Path]:
@@ -465,6 +526,7 @@ class Runner:
             self.adapter_todo = None
         for job in jobs + sweep:
             self.link(job.key, self.produce(job))
+            self.produced[job.key] = job
         paths = self.render_tables(work.tables)
         if work.figures:
             paths += self.render_figures()

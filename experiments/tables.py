@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import Field, model_validator
@@ -297,6 +298,7 @@ def write_table(
     formats: Mapping[str, str] | None = None,
     wall_time_s: float | None = None,
     run: RunStamp | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``<out_dir>/<name>.tex``, ``.csv`` and ``.provenance.json``; returns the paths.
 
@@ -313,7 +315,15 @@ def write_table(
     write_atomic(paths[0], tex.encode())
     write_atomic(paths[1], csv.to_csv(index=False, float_format="%.4f").encode())
     prov = write_provenance(
-        out_dir, name, paths, profile=profile, model=model, date=date, wall_time_s=wall_time_s, run=run
+        out_dir,
+        name,
+        paths,
+        profile=profile,
+        model=model,
+        date=date,
+        wall_time_s=wall_time_s,
+        run=run,
+        compute=compute,
     )
     return [*paths, prov]
 
@@ -356,9 +366,11 @@ def build(
     out_dir: Path,
     missing: list[str] | None = None,
     run: RunStamp | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Build one table from the profile's eval summaries and write it with the paper's rows beside
-    (``missing``: see ``build_table``; ``run``: the run that produced them, for the provenance)."""
+    (``missing``: see ``build_table``; ``run``, ``compute``: the run rendering them and the compute
+    behind them, for the provenance)."""
     start = time.monotonic()
     profile = load_profile(profile_name, check_device=False)
     spec = load_spec(name)
@@ -378,6 +390,7 @@ def build(
         no_bold=spec.no_bold,
         wall_time_s=time.monotonic() - start,
         run=run,
+        compute=compute,
     )
 
 

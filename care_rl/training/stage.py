@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 
 from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec, Strict
 from care_rl.data.records import TrainPrompt
+from care_rl.revision import git_commit
 from care_rl.training import distributed
 from care_rl.training.dapo import DacspSetup, DapoTrainer, dapo_config, overlong_rewards, prompts_dataset
 from care_rl.training.mgs import MgsTrainer
@@ -406,6 +407,7 @@ def finish_stage(
     metrics = {
         "stage": spec.name,
         "wall_time_s": wall,
+        "commit": git_commit(),
         **metrics,
         "train": {k: v for k, v in last.items() if isinstance(v, int | float)},
         "ranks": {"world_size": len(digests), "trainable_sha256": digests},

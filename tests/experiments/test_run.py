@@ -109,6 +109,12 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     assert prov["profile"] == "smoke" and prov["commit"] and prov["started_at"]
     stage_walls = [json.loads(p.read_text())["wall_time_s"] for p in tmp_path.rglob("DONE.json")]
     assert stage_walls and prov["wall_time_s"] > sum(stage_walls)  # the run's, not the render's
+    # the compute behind the numbers: the 5 stages of both cascades and the 5 evaluations, all timed
+    compute = prov["compute"]
+    assert compute["untimed"] == [] and compute["commits"] == [prov["commit"]]
+    assert sum(n.startswith("stage ") for n in compute["parts"]) == len(stage_walls) == 5
+    assert sum(n.startswith("eval ") for n in compute["parts"]) == 5
+    assert sum(stage_walls) < compute["wall_time_s"] < prov["wall_time_s"]
     for key in ("base", "nvv/if", "nvv/chat", "nvv/math", "care_rl/math"):
         summary = json.loads((tmp_path / "results" / key / "summary.json").read_text())
         assert summary["ifeval"]["n"] == 1  # the lean profile's cap
@@ -131,6 +137,10 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     assert again.evaluator.calls == 0
     assert "0 to train" in "\n".join(lines) and "0 to evaluate" in "\n".join(lines)
     assert tex.read_bytes() == before
+    # a re-render names the same compute, and its own (short) wall time beside it
+    again_prov = json.loads((tmp_path / "tables" / "table4.provenance.json").read_text())
+    assert again_prov["compute"] == compute
+    assert again_prov["wall_time_s"] < compute["wall_time_s"]
 
 
 def test_surgery_reconstructs_the_initial_adapter(lean_profile, tmp_path):

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from care_rl.config import ConfigError
+from care_rl.revision import git_commit
 from experiments import metrics as m
-from experiments.provenance import RunStamp, git_commit
+from experiments.provenance import RunStamp
 from experiments.tables import (
     SPECS_DIR,
     TableSpec,
