@@ -8,8 +8,9 @@ Two pieces:
   with it (30 problems, so set means are multiples of 3.33; "4.2 (3.19)" = sets {0, 3.3, 6.7, 6.7}:
   ddof=1 gives 3.19, ddof=0 gives 2.76; "5.8 (1.67)" = {6.7, 6.7, 6.7, 3.3}: 1.67 vs 1.44).
 * :class:`HFGenerator` -- batched transformers sampling: the tokenizer's chat template, left padding,
-  ``num_return_sequences=k`` (so sample j of prompt i is row i*k+j), a seed per batch so a resumed run
-  regenerates a lost batch bit-for-bit, and top-k explicitly off (HF's default top_k=50 would silently
+  k samples per prompt from one shared prompt prefill (row i*k+j is sample j of prompt i, the
+  tokens ``num_return_sequences=k`` would give), a seed per batch so a resumed run regenerates a lost
+  batch bit-for-bit, and top-k explicitly off (HF's default top_k=50 would silently
   change the paper's sampler). Any object with ``prompt_lengths`` and ``generate`` plugs in instead,
   e.g. :class:`eval.vllm_generator.VLLMGenerator` for the paper profiles.
 """
@@ -117,7 +118,6 @@ class HFGenerator:
         enc = self.tokenizer(
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(self.model.device)
-        torch.manual_seed(seed)
         if self.temperature > 0:
             sampling, k = (
                 {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0},
@@ -125,16 +125,44 @@ class HFGenerator:
             )
         else:  # greedy (bench/bench_eval.py compares samplers on identical texts): one path, n copies
             sampling, k = {"do_sample": False}, 1
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        inputs: dict = {"input_ids": ids, "attention_mask": mask, "num_return_sequences": k}
+        if k > 1 and ids.shape[1] > 1:
+            inputs = self._shared_prompt(ids, mask, k)
+        torch.manual_seed(seed)
         out = self.model.generate(
-            **enc,
+            **inputs,
             **sampling,
-            num_return_sequences=k,
             max_new_tokens=self.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        new = out[:, ids.shape[1] :].tolist()
         completions = [self._completion(ids) for ids in new]
         return [[completions[i * k + j % k] for j in range(n)] for i in range(len(texts))]
+
+    def _shared_prompt(self, ids: torch.Tensor, mask: torch.Tensor, k: int) -> dict:
+        """Inputs for ``generate`` that run each prompt once for its ``k`` samples: the prompt (all but
+        its last token) is prefilled into a KV cache that is then repeated k times, so ``generate``
+        starts from the last prompt token. ``num_return_sequences=k`` would instead run every prompt k
+        times. The samples are the same tokens (tests/eval/test_sampling.py); only the prefill is shared.
+        Positions follow ``generate``'s own rule for left padding (cumulative mask, pads at 1)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        self.model(
+            input_ids=ids[:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache.batch_repeat_interleave(k)
+        return {
+            "input_ids": ids.repeat_interleave(k, dim=0),
+            "attention_mask": mask.repeat_interleave(k, dim=0),
+            "past_key_values": cache,
+        }
 
     def _completion(self, ids: list[int]) -> Completion:
         end = next((i + 1 for i, t in enumerate(ids) if t in self.eos_ids), len(ids))

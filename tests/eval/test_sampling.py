@@ -6,6 +6,7 @@ import math
 import statistics
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +75,49 @@ def test_hf_generator_temperature_zero_is_greedy_whatever_the_seed(smoke_model, 
     a, b = gen.generate(convs, 2, seed=1), gen.generate(convs, 2, seed=2)
     assert [[c.text for c in x] for x in a] == [[c.text for c in x] for x in b]
     assert all(x[0].text == x[1].text for x in a)  # every sample of a prompt is the argmax path
+
+
+def _plain_hf_samples(model, tokenizer, gen: HFGenerator, convs, k: int, seed: int) -> list[str]:
+    """What transformers' own ``num_return_sequences=k`` samples (each prompt prefilled k times)."""
+    enc = tokenizer(
+        [gen.render(c) for c in convs],
+        return_tensors="pt",
+        padding=True,
+        padding_side="left",
+        add_special_tokens=False,
+    )
+    torch.manual_seed(seed)
+    out = model.generate(
+        **enc,
+        do_sample=True,
+        temperature=1.0,
+        top_p=0.95,
+        top_k=0,
+        num_return_sequences=k,
+        max_new_tokens=gen.max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return [gen._completion(ids).text for ids in out[:, enc["input_ids"].shape[1] :].tolist()]
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prompt_prefill_samples_the_same_tokens_as_num_return_sequences(smoke_model, tokenizer, lora):
+    """The prompt runs once for its k samples, yet every sample is the one HF's num_return_sequences
+    gives for the same seed: left-padded prompts of different lengths, with and without a LoRA."""
+    model = smoke_model
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(0)
+        model = get_peft_model(
+            model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        )
+    model.eval()
+    gen = HFGenerator(model, tokenizer, temperature=1.0, top_p=0.95, max_new_tokens=8)
+    convs = [
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": "A much longer prompt than the first, so the first is left-padded"}],
+    ]
+    ours = [c.text for cs in gen.generate(convs, 4, seed=3) for c in cs]
+    assert ours == _plain_hf_samples(model, tokenizer, gen, convs, 4, seed=3)
+    assert len(set(ours)) > 1  # sampled, not one path copied
