@@ -29,9 +29,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from care_rl.atomic import write_bytes_atomic
 from care_rl.config import REPO_ROOT, ConfigError, cache_dir, load_profile
 from experiments import metrics as m
-from experiments.provenance import RunStamp, write_atomic, write_provenance
+from experiments.provenance import RunStamp, write_provenance
 
 FIGURES_DIR = REPO_ROOT / "figures"
 DOMAIN_LABELS = {"math": "Math", "chat": "Chat", "if": "IF"}
@@ -78,7 +79,7 @@ def save_figure(
             metadata={"CreationDate": None} if fmt == "pdf" else None,
         )
         path = out_dir / f"{name}.{fmt}"
-        write_atomic(path, buf.getvalue())
+        write_bytes_atomic(path, buf.getvalue())
         paths.append(path)
     plt.close(fig)
     prov = write_provenance(

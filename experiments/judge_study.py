@@ -20,10 +20,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import ConfigError, JudgeSpec, Profile
 from care_rl.data.records import JudgeItem
 from care_rl.revision import git_commit
-from care_rl.training.stage import write_atomic
 from eval.run import adapter_digest
 
 JUDGE_BENCHMARKS = ("rewardbench2", "judgebench", "rmbench")
@@ -114,5 +114,5 @@ def judge_summary(
     start = time.monotonic()
     summary = run_variant(profile, variant, judge_ds, items)
     summary |= {"wall_time_s": time.monotonic() - start, "commit": git_commit()}
-    write_atomic(path, json.dumps(summary, indent=1, sort_keys=True))
+    write_text_atomic(path, json.dumps(summary, indent=1, sort_keys=True))
     return path, True

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from care_rl.atomic import write_bytes_atomic
 from care_rl.revision import git_commit
 
 
@@ -73,7 +72,7 @@ def add_timing(path: Path, seconds: float) -> None:
         "wall_time_s": old.get("wall_time_s", 0.0) + seconds,
         "commits": sorted({*old.get("commits", []), git_commit()}),
     }
-    write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+    write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
 
 
 def read_timing(name: str, path: Path) -> ComputePart:
@@ -82,19 +81,6 @@ def read_timing(name: str, path: Path) -> ComputePart:
         return ComputePart(name, None)
     record = json.loads(path.read_text(encoding="utf-8"))
     return ComputePart(name, record["wall_time_s"], tuple(record["commits"]))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_provenance(
@@ -134,5 +120,5 @@ def write_provenance(
     if compute is not None:
         record["compute"] = compute
     out = Path(out_dir) / f"{name}.provenance.json"
-    write_atomic(out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     return out

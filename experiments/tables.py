@@ -24,9 +24,10 @@ from typing import Any
 import pandas as pd
 from pydantic import Field, model_validator
 
+from care_rl.atomic import write_bytes_atomic
 from care_rl.config import REPO_ROOT, ConfigError, Strict, cache_dir, load_profile, read_yaml, validate
 from experiments import metrics as m
-from experiments.provenance import RunStamp, write_atomic, write_provenance
+from experiments.provenance import RunStamp, write_provenance
 from experiments.results import BenchmarkResult, ResultsError, load_summary
 
 SPECS_DIR = REPO_ROOT / "experiments" / "tables"
@@ -312,8 +313,8 @@ def write_table(
     ours.insert(0, "source", f"ours ({profile}, {model})")
     csv = pd.concat([ours, paper], ignore_index=True) if paper is not None else ours
     paths = [out_dir / f"{name}.tex", out_dir / f"{name}.csv"]
-    write_atomic(paths[0], tex.encode())
-    write_atomic(paths[1], csv.to_csv(index=False, float_format="%.4f").encode())
+    write_bytes_atomic(paths[0], tex.encode())
+    write_bytes_atomic(paths[1], csv.to_csv(index=False, float_format="%.4f").encode())
     prov = write_provenance(
         out_dir,
         name,

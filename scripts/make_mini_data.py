@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from care_rl.data.io import dumps_jsonl, write_text_atomic
+from care_rl.atomic import write_text_atomic
+from care_rl.data.io import dumps_jsonl
 from care_rl.data.minigen import chat, instr, judge
 from care_rl.data.minigen import math as mathgen
 from care_rl.data.minigen.common import rng_for

@@ -1,11 +1,9 @@
 """Reading rows: the shipped mini files (plain JSON/JSONL, byte-for-byte what the generator wrote)
-and the hub (``datasets.load_dataset``). Writing JSON files atomically for the mini generator."""
+and the hub (``datasets.load_dataset``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +60,3 @@ def read_rows(spec: DatasetSpec, source: Origin) -> list[Row]:
 def dumps_jsonl(rows: list[Row]) -> str:
     """One compact JSON object per line, key order preserved (the real files' column order)."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; shipped data must be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import Field, model_validator
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec, Strict
 from care_rl.data.records import TrainPrompt
 from care_rl.revision import git_commit
@@ -226,18 +227,6 @@ class StageServices:
 
 
 # --- atomic files and the DONE marker --------------------------------------------------------------
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=float) + "\n" for r in rows)
 
@@ -291,7 +280,7 @@ def _clear_outputs(out_dir: Path) -> None:
 def write_done(out_dir: Path, key: str, wall_time_s: float) -> None:
     """Checksum every artefact and write DONE.json last: its presence means the stage is complete."""
     files = {str(p.relative_to(out_dir)): _sha256(p) for p in _files(out_dir)}
-    write_atomic(
+    write_text_atomic(
         out_dir / DONE, json.dumps({"key": key, "wall_time_s": wall_time_s, "files": files}, indent=1)
     )
 
@@ -401,7 +390,7 @@ def finish_stage(
         return done
     _save_adapter(model, out_dir)
     bank.save(out_dir / "bank.safetensors")
-    write_atomic(out_dir / "logs.jsonl", _jsonl(log_history))
+    write_text_atomic(out_dir / "logs.jsonl", _jsonl(log_history))
     wall = time.perf_counter() - start
     last = log_history[-1] if log_history else {}
     metrics = {
@@ -412,8 +401,8 @@ def finish_stage(
         "train": {k: v for k, v in last.items() if isinstance(v, int | float)},
         "ranks": {"world_size": len(digests), "trainable_sha256": digests},
     }
-    write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
-    write_atomic(out_dir / "config.yaml", yaml.safe_dump(spec.resolved(profile), sort_keys=True))
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
+    write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(spec.resolved(profile), sort_keys=True))
     write_done(out_dir, key, wall)
     shutil.rmtree(out_dir / "work", ignore_errors=True)
     distributed.barrier()
@@ -477,7 +466,7 @@ def run_stage(
     if trainer.dacsp_handle is not None:
         trainer.dacsp_handle.remove()
         if distributed.is_main():
-            write_atomic(out_dir / "dacsp.jsonl", _jsonl(trainer.dacsp_handle.telemetry))
+            write_text_atomic(out_dir / "dacsp.jsonl", _jsonl(trainer.dacsp_handle.telemetry))
     added = bank.add_stage(before, _trainable(model), dacsp_values["tau"])
     metrics = {
         "global_step": trainer.state.global_step,

@@ -23,10 +23,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformers import TrainerCallback
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import REPO_ROOT, ConfigError, load_profile
 from care_rl.training import distributed
 from care_rl.training.cascade import run_cascade
-from care_rl.training.stage import StageRun, StageServices, load_done, write_atomic
+from care_rl.training.stage import StageRun, StageServices, load_done
 from tests.training.conftest import fake_prompts, hashed_reward
 
 CONFIG = REPO_ROOT / "experiments" / "accelerate" / "cpu_2proc.yaml"
@@ -66,7 +67,7 @@ def train(root: Path) -> None:
     )
     results = run_cascade(load_profile("smoke"), RUNS, services, root / "stages", verbose=False)
     record = {"rounds": rounds, "refills": log.refills, "stages": [r.key for r in results]}
-    write_atomic(root / f"rank{distributed.rank()}.json", json.dumps(record))
+    write_text_atomic(root / f"rank{distributed.rank()}.json", json.dumps(record))
 
 
 # --- the test ---------------------------------------------------------------------------------------------

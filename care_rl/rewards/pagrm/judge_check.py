@@ -21,8 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import Profile, cache_dir, load_profile
-from care_rl.data.io import write_text_atomic
 from care_rl.data.records import PreferencePair
 from care_rl.judges.base import JudgeBackend
 from care_rl.rewards.pagrm.cache import protocol_key

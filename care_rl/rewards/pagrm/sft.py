@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import REPO_ROOT, LoraSpec, Profile, cache_dir, load_profile, read_yaml, validate
-from care_rl.data.io import write_text_atomic
 from care_rl.rewards.pagrm.templates import protocol_conversation, score_conversation
 from care_rl.rewards.pagrm.trace import Trace, read_traces
 
