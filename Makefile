@@ -30,7 +30,7 @@ setup:
 	$(PY) -m pip install --no-deps -e .
 	$(PY) -m care_rl.setup_assets
 
-## test: the whole CPU test suite (smoke profile; ~4.5 min on 2 cores)
+## test: the whole CPU test suite (smoke profile; ~5 min on 2 quiet cores)
 test:
 	$(PY) -m pytest tests
 
