@@ -51,7 +51,8 @@ ALIASES = {
     "surgery": ["table14"],
 }
 SPECIAL = ("tables-expanded", "figures", "bootstrap", "order-sweep", "all")
-FIGURE_TABLES = ("table4", "table14")  # stage-wise curves and surgery bars read these tables
+# a table's own figure, drawn whenever the table is: Table 4's stage-wise curves, Table 14's surgery bars
+FIGURE_TABLES = {"table4": "stagewise", "table14": "surgery"}
 REWARD_CURVE_METHOD = "care-rl"  # reward curves and DACSP energy: the CARE-RL cascade's stages
 
 
@@ -410,37 +411,41 @@ class Runner:
             )
         return paths
 
-    def render_figures(self) -> list[Path]:
-        from experiments import figures as fg
-        from experiments.stage_logs import energy_rows, reward_rows
-        from experiments.tables import build_table, load_spec
-
-        meta = {
+    def _figure_meta(self) -> dict[str, Any]:
+        return {
             "profile": self.profile.name,
             "model": self.profile.policy.name_or_path,
             "date": dt.date.today().isoformat(),
             "run": self.stamp,
         }
-        paths = []
-        paths += fg.save_figure(
-            fg.stagewise_figure(build_table(load_spec("table4"), self.results, self.missing)[0]),
-            "stagewise",
+
+    def render_table_figure(self, table: str) -> list[Path]:
+        """The figure drawn from one table's numbers (``FIGURE_TABLES``)."""
+        from experiments import figures as fg
+        from experiments.tables import build_table, load_spec
+
+        name = FIGURE_TABLES[table]
+        draw = {"stagewise": fg.stagewise_figure, "surgery": fg.surgery_figure}[name]
+        frame = build_table(load_spec(table), self.results, self.missing)[0]
+        return fg.save_figure(
+            draw(frame),
+            name,
             self.figures_out,
-            **meta,
-            compute=self.compute(table_keys("table4")),
+            **self._figure_meta(),
+            compute=self.compute(table_keys(table)),
         )
-        paths += fg.save_figure(
-            fg.surgery_figure(build_table(load_spec("table14"), self.results, self.missing)[0]),
-            "surgery",
-            self.figures_out,
-            **meta,
-            compute=self.compute(table_keys("table14")),
-        )
+
+    def render_training_figures(self) -> list[Path]:
+        """Reward curves and DACSP energy over the CARE-RL cascade's training steps."""
+        from experiments import figures as fg
+        from experiments.stage_logs import energy_rows, reward_rows
+
+        meta = self._figure_meta()
         cascade = self.cascade(REWARD_CURVE_METHOD)
         dirs = self.train(cascade)
         stages = compute_record(self._stage_parts(cascade, len(dirs)))
         rows = reward_rows(dirs)
-        paths += fg.save_figure(
+        paths = fg.save_figure(
             fg.reward_curves_figure(rows, key="rewards_by_domain/{domain}/mean"),
             "rewards",
             self.figures_out,
@@ -528,8 +533,10 @@ class Runner:
             self.link(job.key, self.produce(job))
             self.produced[job.key] = job
         paths = self.render_tables(work.tables)
+        for table in FIGURE_TABLES if work.figures else [t for t in work.tables if t in FIGURE_TABLES]:
+            paths += self.render_table_figure(table)
         if work.figures:
-            paths += self.render_figures()
+            paths += self.render_training_figures()
         if work.bootstrap:
             paths += self.render_bootstrap()
         if sweep:

@@ -105,6 +105,8 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     assert out.index("plan:") < out.index("train:")  # the plan comes before any compute
     tex = tmp_path / "tables" / "table4.tex"
     assert tex in paths and tex.is_file()
+    assert tmp_path / "figures" / "stagewise.pdf" in paths  # the table's own figure comes with it
+    assert not (tmp_path / "figures" / "surgery.pdf").exists()
     prov = json.loads((tmp_path / "tables" / "table4.provenance.json").read_text())
     assert prov["profile"] == "smoke" and prov["commit"] and prov["started_at"]
     stage_walls = [json.loads(p.read_text())["wall_time_s"] for p in tmp_path.rglob("DONE.json")]
