@@ -48,6 +48,11 @@ class ComputePart:
     wall_time_s: float | None
     commits: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, name: str, record: dict[str, Any]) -> ComputePart:
+        """From a result that records its own ``wall_time_s`` and ``commit`` (stage metrics, judge study)."""
+        return cls(name, record.get("wall_time_s"), (record["commit"],) if "commit" in record else ())
+
 
 def compute_record(parts: Iterable[ComputePart]) -> dict[str, Any]:
     """The ``compute`` field of a provenance file: every distinct part with its wall time and commits,

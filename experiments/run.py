@@ -372,8 +372,7 @@ class Runner:
         c = job.checkpoint
         if c.kind == "judge":
             data = json.loads(self._judge_path(job)[0].read_text(encoding="utf-8"))
-            commits = (data["commit"],) if "commit" in data else ()
-            parts = [ComputePart(f"judge study {c.variant}", data.get("wall_time_s"), commits)]
+            parts = [ComputePart.of(f"judge study {c.variant}", data)]
             if _study_uses_adapter(job) and adapter_path(self.profile) is not None:
                 parts.append(adapter_compute(self.profile))
             return parts
@@ -386,9 +385,8 @@ class Runner:
         """The first ``upto`` trained stages of ``cascade`` (and the judge adapter a stage read)."""
         parts = []
         for st, d in zip(cascade.stages[:upto], self.train(cascade)[:upto], strict=True):
-            m = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
-            commits = (m["commit"],) if "commit" in m else ()
-            parts.append(ComputePart(f"stage {d.name} ({st.run.name})", m.get("wall_time_s"), commits))
+            metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+            parts.append(ComputePart.of(f"stage {d.name} ({st.run.name})", metrics))
             rewards = [*st.run.rewards, *st.run.monitor_rewards.values()]
             if uses_adapter(rewards) and adapter_path(self.profile) is not None:
                 parts.append(adapter_compute(self.profile))
