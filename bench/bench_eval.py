@@ -44,11 +44,12 @@ def bench_prompts(n: int) -> list[list[dict[str, str]]]:
 SAMPLED = {"temperature": 1.0, "top_p": 0.95}
 
 
-def ours(model, tokenizer, convs, max_new_tokens: int, greedy: bool) -> tuple[float, int]:
+def ours(model, tokenizer, convs, max_new_tokens: int, greedy: bool, k: int = 1) -> tuple[float, int]:
+    """Wall seconds and generated tokens of our sampler: ``k`` samples per conversation."""
     temperature, top_p = (0.0, 1.0) if greedy else (SAMPLED["temperature"], SAMPLED["top_p"])
     gen = HFGenerator(model, tokenizer, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     start = time.perf_counter()
-    out = gen.generate(convs, 1, seed=0)
+    out = gen.generate(convs, k, seed=0)
     return time.perf_counter() - start, sum(c.n_tokens for cs in out for c in cs)
 
 
@@ -61,13 +62,6 @@ def eval_prompts(per_benchmark: int) -> tuple[list[list[dict[str, str]]], int]:
     suite = build_suite(select(None), profile.data.source, profile.eval.cap, training_texts(profile))
     convs = [it.messages for entry in suite for it in entry.items[:per_benchmark]]
     return convs, profile.eval.max_new_tokens
-
-
-def ours_avg_at_k(model, tokenizer, convs, max_new_tokens: int, k: int) -> tuple[float, int]:
-    gen = HFGenerator(model, tokenizer, **SAMPLED, max_new_tokens=max_new_tokens)
-    start = time.perf_counter()
-    out = gen.generate(convs, k, seed=0)
-    return time.perf_counter() - start, sum(c.n_tokens for cs in out for c in cs)
 
 
 def lm_eval_hf(
@@ -178,7 +172,7 @@ def main() -> None:
     )
     runs_ours, runs_lm = [], []
     for _ in range(args.repeats):
-        runs_ours.append(ours_avg_at_k(model, tokenizer, convs, max_new, k))
+        runs_ours.append(ours(model, tokenizer, convs, max_new, greedy=False, k=k))
         repeated = [c for c in convs for _ in range(k)]  # lm-eval's repeats: k requests per prompt
         runs_lm.append(lm_eval_hf(model, tokenizer, repeated, max_new, len(repeated), greedy=False))
     report(runs_ours, runs_lm, "ours (HFGenerator, shared prefill)", " (target >= 1.0)")
