@@ -10,7 +10,8 @@ Definitions, and how each was pinned down from the paper's tables:
 - OOD Change (Table 3) is the mean change of the two non-target domain averages vs. the base model;
 - Reg. (Tables 4, 7) is the mean drop of each previously trained domain's average from its value
   right after its own stage; with no previously trained domain it is 0.0 (Table 4 prints 0.0);
-- Ret. Gain (Table 14) is the mean over domains of (edited - base) / (full - base), in percent;
+- Ret. Gain (Table 14) is the mean over domains of (edited - base) / (full - base), in percent,
+  defined only when the full update raised every domain;
 - a std is the sample std (ddof=1) of the four per-sample-set means: the paper's AIME stds (30
   problems) only come out that way, e.g. set means 0, 3.33, 6.67, 6.67 -> mean 4.2, std 3.19.
   The std of a domain average is the std of the per-set domain averages (set k averages each
@@ -122,11 +123,18 @@ def regression(scores: Mapping[str, float], after_stage: Mapping[Domain, Mapping
 def retained_gain(
     edited: Mapping[Domain, float], base: Mapping[Domain, float], full: Mapping[Domain, float]
 ) -> float:
-    """Percent of the full single-domain gain an edited checkpoint keeps, averaged over domains."""
+    """Percent of the full single-domain gain an edited checkpoint keeps, averaged over domains.
+
+    Defined only where the full update gained: over a loss the ratio flips its meaning (an edit that
+    keeps all of a drop would read 100%), so a domain whose full update did not raise its average
+    makes the metric undefined rather than silently inverted."""
     fractions = []
     for d, value in edited.items():
         gain = full[d] - base[d]
-        if gain == 0:
-            raise ValueError(f"Ret. Gain undefined for domain {d!r}: the full update did not change it")
+        if gain <= 0:
+            raise ValueError(
+                f"Ret. Gain undefined for domain {d!r}: the full update did not raise it "
+                f"(base {base[d]:.4g}, full update {full[d]:.4g})"
+            )
         fractions.append((value - base[d]) / gain)
     return 100.0 * float(np.mean(fractions))

@@ -60,10 +60,3 @@ def edit_checkpoint(
         kept = part if edit.startswith("keep") else delta - part
         out[name] = (base[name].to(torch.float64) + kept).to(base[name].dtype)
     return out
-
-
-def retained_gain(base_score: float, full_score: float, edited_score: float) -> float:
-    """Ret. Gain (%) = (edited - base) / (full - base) · 100: the retained fraction of the full gain."""
-    if full_score == base_score:
-        raise ValueError(f"full-update score equals the base score ({full_score!r}); the gain is undefined")
-    return (edited_score - base_score) / (full_score - base_score) * 100.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from experiments import metrics as m
 from experiments.tables import load_paper
@@ -95,6 +97,26 @@ def test_retained_gain_reproduces_table14():
         got = m.retained_gain(pick[label], pick["Base"], pick["Full update"])
         # gains are 5-10 points, so rounding moves a fraction by ~1-2%: the paper's own inputs were unrounded
         assert got == pytest.approx(t.loc[label, m.RET_GAIN], abs=0.15), label
+
+
+score = st.floats(0.0, 100.0, allow_nan=False)
+
+
+@given(base=score, gain=st.floats(0.01, 50.0), kept=st.floats(-2.0, 2.0))
+def test_retained_gain_is_the_kept_fraction_of_a_positive_gain(base, gain, kept):
+    full = {"math": base + gain}
+    assert m.retained_gain(full, {"math": base}, full) == pytest.approx(100.0)
+    assert m.retained_gain({"math": base}, {"math": base}, full) == pytest.approx(0.0, abs=1e-9)
+    edited = {"math": base + kept * gain}
+    assert m.retained_gain(edited, {"math": base}, full) == pytest.approx(100.0 * kept, abs=1e-6)
+
+
+@pytest.mark.parametrize("full_math", [4.1667, 3.125])
+def test_retained_gain_is_undefined_unless_the_full_update_gained(full_math):
+    # an edit that keeps all of a *loss* would otherwise read as 100% retained
+    base, full = {"math": 4.1667, "if": 21.875}, {"math": full_math, "if": 25.0}
+    with pytest.raises(ValueError, match=r"domain 'math'.*did not raise it \(base 4.167, full update"):
+        m.retained_gain(full, base, full)
 
 
 def test_sample_std_convention_matches_paper_aime_stds():

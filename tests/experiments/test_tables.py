@@ -79,6 +79,23 @@ def test_table14_surgery_takes_each_column_from_its_own_checkpoint(tmp_path):
     assert pd.isna(ours.loc["Base", m.RET_GAIN])
 
 
+def test_table14_ret_gain_is_left_out_with_a_reason_when_a_full_update_lost(tmp_path):
+    spec = load_spec("table14")
+    base = {"math": 4.0, "chat": 38.0, "if": 22.0}
+    full = {"math": 3.0, "chat": 39.0, "if": 25.0}  # the math-only run lowered M.Avg
+    for row in spec.rows:
+        for key in (row.domain_results or {"all": row.result}).values():
+            write_summary(tmp_path / key / "summary.json", base if row.label == "Base" else full)
+    missing: list[str] = []
+    ours, _ = build_table(spec, tmp_path, missing)
+    assert ours[m.RET_GAIN].isna().all()
+    assert ours.loc["Full update", "M.Avg"] == 3.0  # the edited checkpoints' scores still show
+    assert len(missing) == len(spec.rows) - 1
+    assert all("Ret. Gain" in note and "'math'" in note for note in missing)
+    with pytest.raises(ValueError, match="did not raise it"):
+        build_table(spec, tmp_path)
+
+
 def test_table3_ood_change(tmp_path):
     paper = load_paper("table3").set_index("method")
     spec = load_spec("table3")
