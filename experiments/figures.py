@@ -159,32 +159,49 @@ def energy_frame(rows: Sequence[dict], source: str = "telemetry") -> pd.DataFram
 
 
 def dacsp_energy_figure(energy: pd.DataFrame) -> Figure:
-    """Stacked fractions of update energy along / against / orthogonal to the historical basis."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ax.stackplot(energy.index, *(energy[p] for p in ENERGY_PARTS), labels=ENERGY_PARTS, alpha=0.85)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("fraction of update energy")
-    ax.set_title("DACSP: update energy vs. historical capability basis")
-    ax.legend(frameon=False, loc="lower right")
+    """Fractions of update energy along / against / orthogonal to the historical basis: stacked
+    (top), and the aligned and opposing fractions on their own scale (bottom), since a basis of a
+    few directions per layer typically sees ~1% of the energy and would vanish in the stack."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 5.0), sharex=True, height_ratios=(3, 2))
+    top.stackplot(energy.index, *(energy[p] for p in ENERGY_PARTS), labels=ENERGY_PARTS, alpha=0.85)
+    top.set_ylim(0, 1)
+    top.set_ylabel("fraction of update energy")
+    top.set_title("DACSP: update energy vs. historical capability basis")
+    top.legend(frameon=False, loc="lower right")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for part, color in zip(ENERGY_PARTS[:2], colors, strict=False):
+        bottom.plot(energy.index, energy[part], marker="o", color=color, label=part)
+    bottom.set_ylim(bottom=0)
+    bottom.set_xlabel("training step")
+    bottom.set_ylabel("fraction (zoom)")
+    bottom.legend(frameon=False)
+    bottom.grid(alpha=0.3)
     return fig
 
 
-def surgery_figure(table: pd.DataFrame) -> Figure:
-    """Grouped bars: per domain (group), each edited checkpoint's target-domain average (bar)."""
+def surgery_figure(table: pd.DataFrame, base: str = "Base") -> Figure:
+    """Grouped bars: per domain (group), each edited checkpoint's change of its target-domain average
+    vs. the base row (bar). Changes, not levels: the domains sit at very different levels (cpu: M.Avg 4,
+    C.Avg 38), which would hide every edit's effect, and a change reads the same whether the full
+    update gained or lost. The legend names each row's Ret. Gain where it is defined."""
     cols = [c for c in m.DOMAIN_AVG.values() if c in table.columns]
     if not cols:
         raise ValueError(f"surgery frame has no domain-average columns ({list(table.columns)})")
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    width = 0.8 / len(table.index)
-    for i, (label, row) in enumerate(table.iterrows()):
+    if base not in table.index:
+        raise ValueError(f"surgery frame has no base row {base!r} (rows: {list(table.index)})")
+    edited = table.drop(index=base)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    width = 0.8 / len(edited.index)
+    for i, (label, row) in enumerate(edited.iterrows()):
         gain = row.get(m.RET_GAIN, math.nan)
-        name = f"{label} ({gain:.1f}%)" if not math.isnan(gain) else str(label)
-        ax.bar([j + i * width for j in range(len(cols))], row[cols], width, label=name)
+        name = f"{label} (Ret. Gain {gain:.1f}%)" if not math.isnan(gain) else str(label)
+        change = row[cols] - table.loc[base, cols]
+        ax.bar([j + i * width for j in range(len(cols))], change, width, label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols)
-    ax.set_ylabel("target-domain average (%)")
-    ax.set_title("Checkpoint surgery (legend: Ret. Gain)")
-    ax.legend(frameon=False, fontsize=7, ncol=2)
+    ax.set_ylabel(f"change vs. {base} (points)")
+    ax.set_title("Checkpoint surgery: target-domain change of each edit")
+    ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return fig
 
 

@@ -32,7 +32,17 @@ def saved(fig, name: str, out: Path) -> list[Path]:
 
 def test_stagewise_and_surgery_from_paper_tables(tmp_path):
     saved(stagewise_figure(load_paper("table4").set_index("method")), "stagewise", tmp_path)
-    saved(surgery_figure(load_paper("table14").set_index("method")), "surgery", tmp_path)
+    table14 = load_paper("table14").set_index("method")
+    fig = surgery_figure(table14)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "Full update (Ret. Gain 100.0%)" and labels[1] == "Top only (Ret. Gain 91.0%)"
+    # one bar per (edited row, domain): its change vs. Base; the paper's Top only M.Avg 59.6 vs 53.5
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 5 * 3 and heights[3] == pytest.approx(59.6 - 53.5)
+    saved(fig, "surgery", tmp_path)
+    with pytest.raises(ValueError, match="no base row 'Base'"):
+        surgery_figure(table14.drop(index="Base"))
 
 
 def test_reward_curves_with_configurable_key(tmp_path):
@@ -54,7 +64,12 @@ def test_dacsp_energy(tmp_path):
     ]
     frame = energy_frame(rows)
     assert list(frame.index) == list(range(10)) and frame.sum(axis=1).tolist() == pytest.approx([1.0] * 10)
-    saved(dacsp_energy_figure(frame), "dacsp", tmp_path)
+    fig = dacsp_energy_figure(frame)
+    zoom = {line.get_label(): line.get_ydata().tolist() for line in fig.axes[1].lines}
+    assert zoom.keys() == {"aligned", "opposing"} and zoom["aligned"] == pytest.approx(
+        frame["aligned"].tolist()
+    )
+    saved(fig, "dacsp", tmp_path)
     with pytest.raises(ValueError, match="row 2: fractions"):
         energy_frame([rows[0], {"step": 1, "aligned": 0.5, "opposing": 0.5, "orthogonal": 0.5}])
     with pytest.raises(ValueError, match=r"row 1: missing \['opposing'\]"):
