@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from care_rl.config import REPO_ROOT, ConfigError, Profile, cache_dir, load_profile
-from care_rl.training.cascade import PlannedStage, load_method, method_stages, plan, run_cascade
+from care_rl.training.cascade import (
+    PlannedStage,
+    check_heldout,
+    load_method,
+    method_stages,
+    plan,
+    run_cascade,
+)
+from care_rl.training.stage import StageServices
 from experiments import checkpoints as ck
 from experiments.judge_adapter import (
     adapter_compute,
@@ -177,6 +185,7 @@ class Runner:
     def cascade(self, method: str, order: tuple[str, ...] | None = None) -> Cascade:
         if (method, order) not in self.cascades:
             runs = method_stages(load_method(method), list(order) if order else None)
+            check_heldout(self.profile, runs, StageServices().load_heldout)
             self.cascades[method, order] = Cascade(method, order, plan(self.profile, runs, self.stages_root))
         return self.cascades[method, order]
 

@@ -17,7 +17,7 @@ from care_rl.data.io import dumps_jsonl
 from care_rl.data.minigen import chat, instr, judge
 from care_rl.data.minigen import math as mathgen
 from care_rl.data.minigen.common import rng_for
-from care_rl.data.spec import MINI_DIR
+from care_rl.data.spec import HELDOUT_DIR, MINI_DIR
 
 # mini file name -> generator(rng) -> rows; names match the DatasetSpec.mini_file of each dataset.
 JSONL_SETS = {
@@ -37,6 +37,29 @@ JSONL_SETS = {
     "ultrafeedback.jsonl": judge.ultrafeedback,
     "helpsteer3_preference.jsonl": judge.helpsteer3_preference,
 }
+# Held-out (validation) stand-ins for the training sets whose mini pool every profile takes whole
+# (n = 8,000 > 200 rows), so that the interference monitor and MOPD's teacher selection score prompts
+# no stage trained on. Same generator, own RNG stream; rows whose prompt is a training row's are dropped.
+HELDOUT_SETS = ("openr1_math_220k.jsonl", "rlvr_ifeval.jsonl", "no_robots.jsonl")
+HELDOUT_ROWS = 16
+
+
+def _prompt(row: dict) -> str:
+    """The text a policy is prompted with, whichever dataset schema the row has."""
+    if "problem" in row:
+        return row["problem"]
+    return row["prompt"] if "prompt" in row else row["messages"][0]["content"]
+
+
+def heldout_rows(name: str, train: list[dict], seed: int) -> list[dict]:
+    """HELDOUT_ROWS rows of ``name``'s generator whose prompts are not among ``train``'s.
+
+    Drawing len(train) + HELDOUT_ROWS distinct prompts guarantees at least HELDOUT_ROWS new ones
+    (no_robots' template space, 217 prompts, leaves exactly 17 beyond its 200 training rows).
+    """
+    seen = {_prompt(r) for r in train}
+    rows = JSONL_SETS[name](rng_for(seed, f"heldout/{name}"), len(train) + HELDOUT_ROWS)
+    return [r for r in rows if _prompt(r) not in seen][:HELDOUT_ROWS]
 
 
 def generate(out: Path, seed: int) -> list[Path]:
@@ -44,8 +67,13 @@ def generate(out: Path, seed: int) -> list[Path]:
     written = []
     for name, make in JSONL_SETS.items():
         path = out / name
-        write_text_atomic(path, dumps_jsonl(make(rng_for(seed, name))))
+        rows = make(rng_for(seed, name))
+        write_text_atomic(path, dumps_jsonl(rows))
         written.append(path)
+        if name in HELDOUT_SETS:
+            held = out / HELDOUT_DIR.relative_to(MINI_DIR) / name
+            write_text_atomic(held, dumps_jsonl(heldout_rows(name, rows, seed)))
+            written.append(held)
     rqa = out / "researchqa_test.json"
     write_text_atomic(
         rqa, json.dumps(chat.researchqa(rng_for(seed, rqa.name)), ensure_ascii=False, indent=1) + "\n"

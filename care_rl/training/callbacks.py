@@ -70,9 +70,10 @@ class InterferenceMonitor(TrainerCallback):
         missing = sorted(set(heldout) - set(rewards))
         if missing:
             raise ValueError(f"interference monitor: no reward for domain(s) {missing}")
-        self.heldout = {d: list(ps) for d, ps in heldout.items() if ps}
-        for d in sorted(set(heldout) - set(self.heldout)):
-            log.warning("interference monitor: no held-out prompts for domain %r; it is not monitored", d)
+        empty = sorted(d for d, ps in heldout.items() if not ps)
+        if empty:
+            raise ValueError(f"interference monitor: no held-out prompts for domain(s) {empty}")
+        self.heldout = {d: list(ps) for d, ps in heldout.items()}
         self.rewards, self.tokenizer, self.every, self.max_new_tokens = (
             rewards,
             tokenizer,

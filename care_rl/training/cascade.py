@@ -27,10 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -212,6 +212,18 @@ def _run_or_reuse(
     return result
 
 
+def check_heldout(
+    profile: Profile, runs: Sequence[StageRun], load: Callable[[str, Profile, int], Sequence[Any]]
+) -> None:
+    """Before any compute: every monitored domain has its held-out prompts (``load`` raises ConfigError
+    when the data cannot supply them, see care_rl.data.registry.load_heldout)."""
+    for domain, k in sorted({(d, run.monitor_prompts) for run in runs for d in run.monitor_rewards}):
+        if len(load(domain, profile, k)) < k:
+            raise ConfigError(
+                f"profile {profile.name!r}: fewer than {k} held-out {domain!r} prompts for the monitor"
+            )
+
+
 def run_cascade(
     profile: Profile,
     runs: Sequence[StageRun],
@@ -229,6 +241,8 @@ def run_cascade(
             raise ConfigError(
                 f"stage {run.name!r}: MOPD picks teachers by monitor scores; set monitor_every and monitor_rewards"
             )
+    services = services or StageServices()
+    check_heldout(profile, runs, services.load_heldout)
     distributed.check_launch(profile, dacsp=any(run.dacsp for run in runs))
     distributed.init_from_env(profile)
     verbose = verbose and distributed.is_main()
@@ -237,7 +251,6 @@ def run_cascade(
         print(f"plan ({profile.name}, {len(runs)} stages):", flush=True)
         for s in plan(profile, runs, root):
             print(s.describe(), flush=True)
-    services = services or StageServices()
     results: list[StageResult] = []
     parent: StageResult | None = None
     history: list[dict[str, object]] = []  # MOPD: scored RL checkpoints, cascade order

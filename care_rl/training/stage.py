@@ -189,12 +189,11 @@ def _default_prompts(domain: str, profile: Profile) -> list[TrainPrompt]:
 
 
 def _default_heldout(domain: str, profile: Profile, k: int) -> list[TrainPrompt]:
-    """k prompts outside the training set: seeded selection is nested, so the n+k sample minus the n."""
-    from care_rl.data.registry import load_train
+    """k validation prompts outside the domain's training prompts (care_rl.data.registry.load_heldout)."""
+    from care_rl.data.registry import load_heldout
 
-    n, source, seed = profile.data.prompts_per_domain, profile.data.source, profile.data.seed
-    train_ids = {p.id for p in load_train(domain, source, n, seed)}
-    return [p for p in load_train(domain, source, n + k, seed) if p.id not in train_ids][:k]
+    data = profile.data
+    return load_heldout(domain, data.source, data.prompts_per_domain, k, data.seed)
 
 
 def build_reward(name: str, profile: Profile) -> RewardFunc:

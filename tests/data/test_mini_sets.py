@@ -1,5 +1,5 @@
-"""The mini generator is deterministic (regenerates the shipped bytes) and training and evaluation
-minis share no text (normalised exact match, token 5-gram Jaccard < 0.8)."""
+"""The mini generator is deterministic (regenerates the shipped bytes) and training (with its held-out
+stand-ins) and evaluation minis share no text (normalised exact match, token 5-gram Jaccard < 0.8)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def _grams(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
 
 def test_train_and_eval_minis_do_not_overlap():
     train = [p.text for d in ("math", "chat", "if") for p in registry.load_train(d, "mini", 10_000, 42)]
+    train += [
+        p.text for d in ("math", "chat", "if") for p in registry.load_heldout(d, "mini", 10_000, 16, 42)
+    ]
     train += [p.prompt for s in registry.PAIR_SOURCES for p in registry.load_pairs(s, "mini")]
     evals = [i.text for b in registry.EVAL_BENCHMARKS for i in registry.load_eval(b, "mini")]
     train_norm = {" ".join(_tokens(t)) for t in train}
