@@ -395,7 +395,10 @@ class Runner:
         parts = []
         for st, d in zip(cascade.stages[:upto], self.train(cascade)[:upto], strict=True):
             metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
-            parts.append(ComputePart.of(f"stage {d.name} ({st.run.name})", metrics))
+            if "parent" in metrics:  # MOPD: a distillation stage stands in for the RL stage it continued
+                rl = json.loads((d.parent / metrics["parent"] / "metrics.json").read_text(encoding="utf-8"))
+                parts.append(ComputePart.of(f"stage {metrics['parent']} ({st.run.name})", rl))
+            parts.append(ComputePart.of(f"stage {d.name} ({metrics.get('stage', st.run.name)})", metrics))
             rewards = [*st.run.rewards, *st.run.monitor_rewards.values()]
             if uses_adapter(rewards) and adapter_path(self.profile) is not None:
                 parts.append(adapter_compute(self.profile))

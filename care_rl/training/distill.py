@@ -11,25 +11,34 @@ unchanged (a recovery step adds no capability directions); an interrupted distil
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from care_rl.atomic import write_text_atomic
 from care_rl.config import ConfigError, Profile
+from care_rl.judges.factory import judge_adapter
 from care_rl.training.dapo import prompts_dataset
 from care_rl.training.mopd import MopdTrainer, load_teacher, mopd_config, stage_scores
 from care_rl.training.stage import (
     DISTILL,
+    VERIFIABLE_REWARDS,
     StageResult,
     StageRun,
     StageServices,
     begin_stage,
+    file_sha256,
     finish_stage,
     interference_monitor,
     load_bank,
     monitor_settings,
     policy_with_adapter,
 )
+
+SCORES_DIR = "monitor_scores"  # inside a stage directory, outside its checksummed artefacts
 
 
 def checkpoint_scores(
@@ -48,8 +57,30 @@ def checkpoint_scores(
         )
     if result.metrics.get("monitor") == settings:
         return stage_scores(result.dir / "logs.jsonl")
+    # scored afresh once, then kept beside the checkpoint: a re-render must not regenerate and re-judge
+    cached = result.dir / SCORES_DIR / f"{score_key(profile, settings)}.json"
+    if cached.is_file():
+        return {d: float(v) for d, v in json.loads(cached.read_text()).items()}
     model, tokenizer = policy_with_adapter(profile, result, trainable=False)
-    return interference_monitor(run, profile, services, tokenizer, every=1).scores(model)
+    scores = interference_monitor(run, profile, services, tokenizer, every=1).scores(model)
+    write_text_atomic(cached, json.dumps(scores, indent=1, sort_keys=True))
+    return scores
+
+
+def score_key(profile: Profile, settings: Mapping[str, Any]) -> str:
+    """What a checkpoint's monitor scores depend on beyond its weights (the stage key): the monitor's
+    rewards and prompt count, the data its held-out prompts come from, every domain's generation length
+    and, when a chat reward is monitored, the judge (and the digest of its PA-GRM adapter)."""
+    judged = [r for r in settings["rewards"].values() if r not in VERIFIABLE_REWARDS]
+    adapter = judge_adapter(profile.judge) if any(r != "direct" for r in judged) else None
+    content = {
+        "monitor": settings,
+        "data": profile.data.model_dump(mode="json"),
+        "stages": {d: s.model_dump(mode="json") for d, s in sorted(profile.stages.items())},
+        "judge": profile.judge.model_dump(mode="json") if judged else None,
+        "adapter": file_sha256(adapter / "adapter_model.safetensors") if adapter else None,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def distillation_run(teachers: Mapping[str, str], order: list[str]) -> StageRun:

@@ -230,7 +230,7 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=float) + "\n" for r in rows)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -258,7 +258,7 @@ def load_done(out_dir: Path) -> StageResult | None:
             if rel not in files:
                 raise ValueError(f"missing {rel}")
         for rel, digest in files.items():
-            if _sha256(out_dir / rel) != digest:
+            if file_sha256(out_dir / rel) != digest:
                 raise ValueError(f"checksum mismatch for {rel}")
         metrics = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -278,7 +278,7 @@ def _clear_outputs(out_dir: Path) -> None:
 
 def write_done(out_dir: Path, key: str, wall_time_s: float) -> None:
     """Checksum every artefact and write DONE.json last: its presence means the stage is complete."""
-    files = {str(p.relative_to(out_dir)): _sha256(p) for p in _files(out_dir)}
+    files = {str(p.relative_to(out_dir)): file_sha256(p) for p in _files(out_dir)}
     write_text_atomic(
         out_dir / DONE, json.dumps({"key": key, "wall_time_s": wall_time_s, "files": files}, indent=1)
     )

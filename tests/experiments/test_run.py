@@ -165,3 +165,22 @@ def test_all_targets_smoke(lean_profile, tmp_path):
     names = {p.name for p in paths}
     assert {f"{t}.tex" for t in TABLES} <= names
     assert {"stagewise.pdf", "surgery.pdf", "rewards.pdf", "bootstrap.tex"} <= names
+
+
+def test_compute_of_a_distilled_checkpoint_names_its_rl_stage_too(smoke_profile, tmp_path):
+    """MOPD's checkpoint after a stage can be a distillation stage: its compute is that stage *and* the
+    RL stage it continued (a Table 2 re-render once listed only the distillation, labelled 'math')."""
+    from experiments.run import Cascade
+
+    r = runner(smoke_profile, tmp_path)
+    stages = r.cascade("mopd").stages
+    rl, distilled = tmp_path / "cache" / "stages" / "rl-key", tmp_path / "cache" / "stages" / "mopd-key"
+    for d, metrics in (
+        (rl, {"wall_time_s": 30.0, "commit": "a", "stage": "math"}),
+        (distilled, {"wall_time_s": 5.0, "commit": "b", "stage": "mopd:chat", "parent": "rl-key"}),
+    ):
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(metrics))
+    cascade = Cascade("mopd", None, stages[:1], dirs=[distilled])
+    parts = {p.name: p.wall_time_s for p in r._stage_parts(cascade, 1)}
+    assert parts == {f"stage rl-key ({stages[0].run.name})": 30.0, "stage mopd-key (mopd:chat)": 5.0}

@@ -14,7 +14,7 @@ from care_rl.config import ConfigError
 from care_rl.training import cascade, distill
 from care_rl.training.cascade import MethodSpec, load_method, method_stages, plan, run_cascade, stage_key
 from care_rl.training.mixing import mixed_stage_spec
-from care_rl.training.stage import StageResult, StageRun, StageServices, load_done
+from care_rl.training.stage import StageResult, StageRun, StageServices, load_done, monitor_settings
 from tests.training.conftest import fake_prompts, hashed_reward
 
 
@@ -221,6 +221,26 @@ def test_checkpoint_scores_from_logs_equal_a_fresh_scoring(mopd_cascade, short_p
     unmonitored = StageResult(math_stage.key, math_stage.dir, {**math_stage.metrics, "monitor": None})
     fresh = distill.checkpoint_scores(short_profile, runs[1], unmonitored, _services(Counter()))
     assert fresh == pytest.approx(real_scores[1])
+    # kept beside the checkpoint: scoring it again (a re-render) loads no model, and the stage stays valid
+    with monkeypatch.context() as m:
+        m.setattr(distill, "policy_with_adapter", lambda *a, **k: pytest.fail("rescored a kept score"))
+        assert distill.checkpoint_scores(short_profile, runs[1], unmonitored, _services(Counter())) == fresh
+    assert load_done(math_stage.dir) is not None
+    settings = monitor_settings(runs[1])
+    other = {**settings, "prompts": settings["prompts"] + 1}
+    longer = short_profile.model_copy(
+        update={
+            "stages": {
+                **short_profile.stages,
+                "if": short_profile.stages["if"].model_copy(update={"max_completion_length": 99}),
+            }
+        }
+    )
+    keys = {
+        distill.score_key(p, st)
+        for p, st in ((short_profile, settings), (short_profile, other), (longer, settings))
+    }
+    assert len(keys) == 3  # another prompt count or generation length is another yardstick
 
 
 def test_mopd_without_regression_reuses_the_cascade(mopd_cascade, short_profile, monkeypatch) -> None:
