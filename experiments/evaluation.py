@@ -92,18 +92,20 @@ class Evaluator:
         }
         self.calls += 1
         start = time.monotonic()
-        generator = build_generator(self.profile, adapter)
-        evaluate_suite(
-            entries,
-            generator,
-            self._judge_panel(entries),
-            self.specs,
-            self.profile.eval,
-            out,
-            config,
-            progress=self.progress,
-        )
-        add_timing(out / TIMING, time.monotonic() - start)
+        try:
+            generator = build_generator(self.profile, adapter)
+            evaluate_suite(
+                entries,
+                generator,
+                self._judge_panel(entries),
+                self.specs,
+                self.profile.eval,
+                out,
+                config,
+                progress=self.progress,
+            )
+        finally:  # a crash keeps its finished batches (resumed later), so it keeps their time too
+            add_timing(out / TIMING, time.monotonic() - start)
         return out
 
     def compute(self, name: str) -> ComputePart:
