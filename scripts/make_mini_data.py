@@ -17,6 +17,7 @@ from care_rl.data.io import dumps_jsonl
 from care_rl.data.minigen import chat, instr, judge
 from care_rl.data.minigen import math as mathgen
 from care_rl.data.minigen.common import rng_for
+from care_rl.data.registry import SPECS
 from care_rl.data.spec import HELDOUT_DIR, MINI_DIR
 
 # mini file name -> generator(rng) -> rows; names match the DatasetSpec.mini_file of each dataset.
@@ -44,11 +45,10 @@ HELDOUT_SETS = ("openr1_math_220k.jsonl", "rlvr_ifeval.jsonl", "no_robots.jsonl"
 HELDOUT_ROWS = 16
 
 
-def _prompt(row: dict) -> str:
-    """The text a policy is prompted with, whichever dataset schema the row has."""
-    if "problem" in row:
-        return row["problem"]
-    return row["prompt"] if "prompt" in row else row["messages"][0]["content"]
+def _prompts(name: str, rows: list[dict]) -> set[str]:
+    """The texts a policy is prompted with, read by the dataset's own loader mapping (``to_records``)."""
+    (spec,) = [s for s in SPECS.values() if s.mini_file == name]
+    return {rec.text for row in rows for rec in spec.to_records(row)}
 
 
 def heldout_rows(name: str, train: list[dict], seed: int) -> list[dict]:
@@ -57,9 +57,9 @@ def heldout_rows(name: str, train: list[dict], seed: int) -> list[dict]:
     Drawing len(train) + HELDOUT_ROWS distinct prompts guarantees at least HELDOUT_ROWS new ones
     (no_robots' template space, 217 prompts, leaves exactly 17 beyond its 200 training rows).
     """
-    seen = {_prompt(r) for r in train}
+    seen = _prompts(name, train)
     rows = JSONL_SETS[name](rng_for(seed, f"heldout/{name}"), len(train) + HELDOUT_ROWS)
-    return [r for r in rows if _prompt(r) not in seen][:HELDOUT_ROWS]
+    return [r for r in rows if not _prompts(name, [r]) & seen][:HELDOUT_ROWS]
 
 
 def generate(out: Path, seed: int) -> list[Path]:
