@@ -24,10 +24,16 @@ import pandas as pd
 
 from care_rl.config import ConfigError, cache_dir, load_profile
 from experiments.results import load_samples
-from experiments.tables import TABLES_DIR, write_table
+from experiments.tables import TABLES_DIR, load_spec, write_table
 
 #: Table 2's baselines by result key (see experiments/tables/table2.yaml).
 BASELINES = ("base", "vnv/chat", "nvv/math", "naive_mixing", "mgs", "mopd/math")
+
+
+def table2_labels() -> dict[str, str]:
+    """Result key -> Table 2 row label ("vnv/chat" -> "VNV"), so the companion table names methods
+    as Table 2 does (table2.yaml traces a label back to its checkpoint)."""
+    return {row.result: row.label for row in load_spec("table2").rows if row.result is not None}
 
 
 @dataclass(frozen=True)
@@ -120,10 +126,12 @@ def bootstrap_table(
     n_resamples: int = 2000,
     seed: int = 0,
     missing: list[str] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The companion table: reference method vs. each other method, one row per baseline.
 
-    With ``missing`` a comparison whose Total Avg is undefined is left blank and the reason appended
+    ``labels`` maps result keys to display names (rows and the index header); a key without one
+    keeps its key. With ``missing`` a comparison whose Total Avg is undefined is left blank and the reason appended
     (as the table builders do); without it the error propagates."""
     if reference not in samples:
         raise ValueError(f"reference method {reference!r} not among {sorted(samples)}")
@@ -140,7 +148,10 @@ def bootstrap_table(
             rows[name] = dict.fromkeys(("Diff. Total Avg", "CI low", "CI high", "p boot"), float("nan"))
             continue
         rows[name] = {"Diff. Total Avg": r.diff, "CI low": r.ci_low, "CI high": r.ci_high, "p boot": r.p_boot}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"{reference} vs.")
+    labels = labels or {}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = [labels.get(k, k) for k in table.index]
+    return table.rename_axis(f"{labels.get(reference, reference)} vs.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         results = args.results or cache_dir() / "results" / profile.name
         keys = [args.reference, *args.baselines]
         samples = {k: load_samples(results / k / "summary.json") for k in keys}
-        table = bootstrap_table(samples, args.reference, n_resamples=args.n_resamples, seed=args.seed)
+        labels = table2_labels()
+        table = bootstrap_table(
+            samples, args.reference, n_resamples=args.n_resamples, seed=args.seed, labels=labels
+        )
         paths = write_table(
             "bootstrap",
             table,
@@ -169,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             dt.date.today().isoformat(),
             args.out,
             title=f"Paired bootstrap ({args.n_resamples} resamples of prompts and samples, seed {args.seed}): "
-            f"Total Avg difference of {args.reference} vs. each baseline, 95% CI",
+            f"Total Avg difference of {labels.get(args.reference, args.reference)} vs. each baseline, 95% CI",
             formats={"p boot": ".3f"},
             wall_time_s=time.monotonic() - start,
         )

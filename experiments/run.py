@@ -477,13 +477,15 @@ class Runner:
         return paths
 
     def render_bootstrap(self) -> list[Path]:
-        from experiments.bootstrap import BASELINES, bootstrap_table
+        from experiments.bootstrap import BASELINES, bootstrap_table, table2_labels
         from experiments.results import load_samples
         from experiments.tables import write_table
 
         keys = ["care_rl/math", *BASELINES]
         samples = {k: load_samples(self.results / k / "summary.json") for k in keys}
-        table = bootstrap_table(samples, "care_rl/math", n_resamples=2000, seed=0, missing=self.missing)
+        table = bootstrap_table(
+            samples, "care_rl/math", n_resamples=2000, seed=0, missing=self.missing, labels=table2_labels()
+        )
         return write_table(
             "bootstrap",
             table,
@@ -492,7 +494,7 @@ class Runner:
             dt.date.today().isoformat(),
             self.tables_out,
             title="Paired bootstrap (2000 resamples of prompts and samples, seed 0): Total Avg difference "
-            "of care_rl/math vs. each baseline, 95% CI",
+            "of CARE-RL vs. each baseline, 95% CI",
             formats={"p boot": ".3f"},
             run=self.stamp,
             compute=self.compute(keys),

@@ -138,3 +138,16 @@ def test_benchmark_without_any_scored_sample_leaves_the_row_blank(difficulty):
     )
     assert table.loc["mgs"].isna().all()
     assert len(missing) == 1 and "IFE" in missing[0]
+
+
+def test_rows_carry_table2_labels(difficulty):
+    """The companion table names methods as Table 2 does; a key without a label keeps its key."""
+    from experiments.bootstrap import BASELINES, table2_labels
+
+    labels = table2_labels()
+    assert labels["care_rl/math"] == "CARE-RL" and labels["vnv/chat"] == "VNV"
+    assert set(BASELINES) <= set(labels)
+    rng = np.random.default_rng(4)
+    samples = {k: synthetic(rng, difficulty, 0.0) for k in ("care_rl/math", "vnv/chat", "extra")}
+    table = bootstrap_table(samples, "care_rl/math", n_resamples=10, labels=labels)
+    assert list(table.index) == ["VNV", "extra"] and table.index.name == "CARE-RL vs."
