@@ -501,19 +501,19 @@ class Runner:
         )
 
     def render_order_sweep(self, jobs: Sequence[Job]) -> list[Path]:
-        import pandas as pd
-
         from experiments import metrics as m
+        from experiments.order_sweep import order_sweep_table
         from experiments.results import load_summary
         from experiments.tables import checkpoint_scores, write_table
 
         columns = [*m.DOMAIN_AVG.values(), m.TOTAL]
-        rows = {}
+        results = {}
         for j in jobs:
             means, _ = checkpoint_scores(load_summary(self.results / j.key / "summary.json"))
             _, method, order = j.key.split("/")
-            rows[f"{method}: {order.replace('-', ' > ')}"] = {c: means.get(c, float("nan")) for c in columns}
-        df = pd.DataFrame.from_dict(rows, orient="index").rename_axis("Method: order")
+            results[method, tuple(order.split("-"))] = means
+        reference = self.sweep_methods[0]
+        df, stds, summary = order_sweep_table(results, columns, reference)
         return write_table(
             "order_sweep",
             df,
@@ -521,7 +521,11 @@ class Runner:
             self.profile.policy.name_or_path,
             dt.date.today().isoformat(),
             self.tables_out,
-            title="Domain-order sweep (beyond the paper): final-checkpoint domain averages for every order",
+            stds=stds,
+            no_bold=summary,
+            title="Domain-order sweep (beyond the paper): final-checkpoint domain averages for every order; "
+            f"summary rows give mean (std) and range over orders, and the difference to {reference} paired "
+            "by order",
             run=self.stamp,
             compute=self.compute(j.key for j in jobs),
         )
