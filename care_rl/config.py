@@ -8,6 +8,8 @@ with an error that names the file and the dotted key path.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +49,14 @@ class ModelSpec(Strict):
     load_in_4bit: bool = False
     random_config: dict[str, Any] | None = None
     seed: int = 42
+
+    def identity(self) -> str:
+        """Which weights these are, independent of how they are loaded (dtype, 4-bit): what a DACSP
+        bank is bound to. Random weights are named by their config and seed."""
+        if self.source == "random":
+            config = json.dumps(self.random_config, sort_keys=True)
+            return f"random:{self.name_or_path}:seed={self.seed}:{hashlib.sha256(config.encode()).hexdigest()[:12]}"
+        return f"{self.source}:{self.name_or_path}" + (f":{self.gguf_file}" if self.gguf_file else "")
 
     @model_validator(mode="after")
     def _source_fields(self) -> ModelSpec:

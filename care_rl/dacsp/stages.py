@@ -10,6 +10,11 @@ cannot make. Before/after state dicts are therefore keyed by parameter name; PEF
 ``BasisBank.save`` writes one safetensors file atomically (tmp + os.replace) holding every layer's
 source directions (or factors) plus JSON metadata; ``load`` rebuilds the bases deterministically, so
 a loaded bank equals the saved one.
+
+A bank is bound to the base model its directions were extracted on (``model``, an identity string such
+as ``ModelSpec.identity()``): capability directions are coordinates of one checkpoint's weight space and
+do not carry over to another checkpoint, even one of the same shape, so ``check_model`` refuses them
+and the directions must be recomputed by training the stages on the new model.
 """
 
 from __future__ import annotations
@@ -54,11 +59,22 @@ def task_vectors(before: Mapping[str, Tensor], after: Mapping[str, Tensor]) -> d
 class BasisBank:
     """name -> historical basis, grown one stage at a time."""
 
-    def __init__(self, backend: Backend = "materialized", tol: float = DEFAULT_TOL) -> None:
+    def __init__(
+        self, backend: Backend = "materialized", tol: float = DEFAULT_TOL, model: str | None = None
+    ) -> None:
         if backend not in ("materialized", "factored"):
             raise ValueError(f"unknown DACSP backend {backend!r}; expected 'materialized' or 'factored'")
-        self.backend, self.tol = backend, tol
+        self.backend, self.tol, self.model = backend, tol, model
         self.bases: dict[str, Basis] = {}
+
+    def check_model(self, model: str, source: str | Path = "bank") -> None:
+        """Raise if the bank was extracted on another base model (a bank without a model is unbound:
+        banks written before the field existed)."""
+        if self.model is not None and self.model != model:
+            raise ValueError(
+                f"{source}: DACSP directions were extracted on model {self.model!r}, this run's model is "
+                f"{model!r}; directions do not transfer between checkpoints, re-train the stages on it"
+            )
 
     def __len__(self) -> int:
         return len(self.bases)
@@ -109,7 +125,13 @@ class BasisBank:
                 tensors[f"{i}.u"], tensors[f"{i}.v"] = basis.u.contiguous(), basis.v.contiguous()
             else:
                 tensors[f"{i}.sources"] = basis.sources.contiguous()
-        meta = {"format": FORMAT, "backend": self.backend, "tol": self.tol, "layers": layers}
+        meta = {
+            "format": FORMAT,
+            "backend": self.backend,
+            "tol": self.tol,
+            "model": self.model,
+            "layers": layers,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
@@ -135,7 +157,7 @@ class BasisBank:
                 f"{path}: not a DACSP basis bank (format {meta.get('format')!r}, expected {FORMAT!r})"
             )
         tensors = load_file(str(path))
-        bank = cls(meta["backend"], meta["tol"])
+        bank = cls(meta["backend"], meta["tol"], meta.get("model"))
         for i, layer in enumerate(meta["layers"]):
             if bank.backend == "factored":
                 basis = FactoredBasis.from_factors(

@@ -309,9 +309,13 @@ def policy_with_adapter(
 def load_bank(profile: Profile, parent: StageResult | None) -> Any:
     from care_rl.dacsp import BasisBank
 
+    model = profile.policy.identity()
     if parent is None:
-        return BasisBank(profile.dacsp.backend, profile.dacsp.tol)
-    return BasisBank.load(parent.bank_path)
+        return BasisBank(profile.dacsp.backend, profile.dacsp.tol, model)
+    bank = BasisBank.load(parent.bank_path)
+    bank.check_model(model, parent.bank_path)
+    bank.model = model  # a bank written before banks recorded their model is bound from here on
+    return bank
 
 
 def _save_adapter(model: Any, out_dir: Path) -> None:

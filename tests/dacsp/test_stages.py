@@ -101,3 +101,32 @@ def test_bad_inputs_raise_with_names(tmp_path) -> None:
     save_file({"t": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="not a DACSP basis bank"):
         BasisBank.load(tmp_path / "other.safetensors")
+
+
+def test_bank_is_bound_to_its_base_model(tmp_path, smoke_profile) -> None:
+    """Directions are coordinates of one checkpoint's weights: a bank saved for one model is refused
+    for another, even with matching shapes; a bank from before the binding existed stays usable."""
+    from care_rl.training.stage import StageResult, load_bank
+
+    bank = BasisBank(model="hub:org/model-a")
+    bank.add_stage({"a": torch.zeros(3, 2)}, {"a": torch.ones(3, 2)}, 0.9)
+    parent = StageResult("k", tmp_path, {})
+    bank.save(parent.bank_path)
+    assert BasisBank.load(parent.bank_path).model == "hub:org/model-a"
+    with pytest.raises(ValueError, match="model-a.*random:smoke-llama"):
+        load_bank(smoke_profile, parent)
+
+    unbound = BasisBank()
+    unbound.add_stage({"a": torch.zeros(3, 2)}, {"a": torch.ones(3, 2)}, 0.9)
+    unbound.save(parent.bank_path)
+    loaded = load_bank(smoke_profile, parent)
+    assert loaded.model == smoke_profile.policy.identity() and set(loaded.bases) == {"a"}
+    assert load_bank(smoke_profile, None).model == smoke_profile.policy.identity()
+
+
+def test_model_identity_ignores_loading_options(smoke_profile) -> None:
+    spec = smoke_profile.policy
+    assert spec.model_copy(update={"dtype": "bfloat16"}).identity() == spec.identity()
+    assert spec.model_copy(update={"seed": spec.seed + 1}).identity() != spec.identity()
+    changed = {**spec.random_config, "num_hidden_layers": spec.random_config.get("num_hidden_layers", 2) + 1}
+    assert spec.model_copy(update={"random_config": changed}).identity() != spec.identity()
