@@ -437,12 +437,12 @@ def run_stage(
     stage = spec.stage_spec(profile)
     dacsp_values = spec.resolved(profile)["dacsp"]
 
-    model, tokenizer = policy_with_adapter(profile, parent)
-    bank = load_bank(profile, parent)
+    bank = load_bank(profile, parent)  # before the model: a bank made on another model fails fast
     if spec.dacsp and not len(bank):
         raise ConfigError(
             f"stage {spec.name!r} turns DACSP on but no earlier stage left capability directions"
         )
+    model, tokenizer = policy_with_adapter(profile, parent)
     prompts = [p for d in spec.domains for p in services.load_prompts(d, profile)]
     rewards = [services.build_reward(r, profile) for r in spec.rewards] + overlong_rewards(profile, stage)
     monitor = monitor_settings(spec)

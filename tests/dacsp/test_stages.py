@@ -113,7 +113,7 @@ def test_bank_is_bound_to_its_base_model(tmp_path, smoke_profile) -> None:
     parent = StageResult("k", tmp_path, {})
     bank.save(parent.bank_path)
     assert BasisBank.load(parent.bank_path).model == "hub:org/model-a"
-    with pytest.raises(ValueError, match="model-a.*random:smoke-llama"):
+    with pytest.raises(ValueError, match=r"model-a.*random:smoke-llama"):
         load_bank(smoke_profile, parent)
 
     unbound = BasisBank()
