@@ -41,10 +41,13 @@ class Basis(Protocol):
 
 
 def choose_pivot(residual_sq: Tensor, remaining: Tensor) -> int:
-    """Index of the largest remaining residual; near-ties (relative PIVOT_TIE) go to the lowest index."""
+    """Index of the largest remaining residual; near-ties (relative PIVOT_TIE) go to the lowest index.
+
+    Rounding can leave every remaining residual slightly negative (all directions already spanned);
+    the tie band is measured from ``|best|`` so the best entry is always inside it."""
     masked = torch.where(remaining, residual_sq, torch.full_like(residual_sq, -torch.inf))
     best = masked.max()
-    return int(torch.nonzero(masked >= best * (1.0 - PIVOT_TIE))[0, 0])
+    return int(torch.nonzero(masked >= best - best.abs() * PIVOT_TIE)[0, 0])
 
 
 def check_directions(directions: Sequence[Tensor]) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from care_rl.dacsp import FactoredBasis, HistoricalBasis, capability_factors, modulate
@@ -21,6 +21,7 @@ def projector(basis) -> torch.Tensor:
 @pytest.mark.parametrize("cls", BACKENDS)
 @settings(max_examples=15, deadline=None)
 @given(rows=st.integers(2, 8), cols=st.integers(1, 8), stages=st.integers(1, 3), seed=st.integers(0, 10_000))
+@example(rows=2, cols=1, stages=3, seed=2)  # 3 directions in R^2: the last residual rounds below zero
 def test_basis_is_orthonormal_signed_and_spans_the_directions(cls, rows, cols, stages, seed) -> None:
     dirs = random_directions((rows, cols), stages, seed)
     basis = cls.from_directions(dirs)
@@ -32,6 +33,15 @@ def test_basis_is_orthonormal_signed_and_spans_the_directions(cls, rows, cols, s
     for d in dirs:  # every direction lies in the span
         flat = d.reshape(-1)
         assert torch.allclose(projector(basis) @ flat, flat, atol=1e-9)
+
+
+def test_pivot_choice_survives_all_negative_residuals() -> None:
+    """Every remaining residual rounded below zero (the span is already full): still a valid pivot."""
+    from care_rl.dacsp.basis import choose_pivot
+
+    residual = torch.tensor([0.0, -9.7e-17, -2e-16], dtype=torch.float64)
+    assert choose_pivot(residual, torch.tensor([False, True, True])) == 1
+    assert choose_pivot(torch.tensor([1.0, 1.0 - 1e-13, 2.0]), torch.tensor([True, True, False])) == 0
 
 
 @pytest.mark.parametrize("cls", BACKENDS)
