@@ -62,6 +62,7 @@ def order_sweep_table(
         add(f"{method}: mean over {n} orders", frame.mean(), frame.std(ddof=0), True)
         add(f"{method}: range over {n} orders", frame.max() - frame.min(), None, True)
     ref = per_order[reference]
+    sign = pd.Series([-1.0 if c in m.LOWER_IS_BETTER else 1.0 for c in columns], index=list(columns))
     for method, frame in per_order.items():
         if method == reference:
             continue
@@ -69,7 +70,6 @@ def order_sweep_table(
         if not shared:
             raise ValueError(f"order sweep: {method} and {reference} share no order")
         diff = frame.loc[shared] - ref.loc[shared]
-        sign = pd.Series([-1.0 if c in m.LOWER_IS_BETTER else 1.0 for c in columns], index=list(columns))
         add(f"{method} - {reference}, same order ({len(shared)})", diff.mean(), diff.std(ddof=0), True)
         add(f"{method} > {reference}: orders won", (diff * sign > 0).sum().astype(float), None, True)
     index = pd.Index(list(means), name="Method: order")
