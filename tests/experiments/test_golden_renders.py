@@ -2,7 +2,8 @@
 - every table the fixture results allow, rendered as ``make tableN`` renders it (Tables 3, 5, 6, 7
   and 14 need checkpoints the fixtures do not hold);
 - the plan of ``make all`` on smoke and cpu with an empty cache: every content hash a cached stage,
-  evaluation, surgery edit or judge study is stored under, and the PA-GRM template digest.
+  evaluation (and each benchmark's results file), surgery edit or judge study is stored under, and
+  the PA-GRM template digest.
 
 Regenerate after an intended change of output: ``python -m tests.experiments.test_golden_renders``.
 """
@@ -41,6 +42,7 @@ def plan(profile_name: str, root: Path) -> bytes:
 
     from care_rl.config import load_profile
     from care_rl.rewards.pagrm.templates import TEMPLATE_DIGEST
+    from eval.runner import config_hash
     from experiments.run import Runner, _study_uses_adapter
 
     lines: list[str] = []
@@ -61,6 +63,10 @@ def plan(profile_name: str, root: Path) -> bytes:
         for job in jobs:  # a row scored by an adapter not built yet has no content hash yet
             pending = runner.adapter_todo is not None and _study_uses_adapter(job)
             lines.append(f"judge study {job.key}: {'pending' if pending else runner._judge_path(job)[0]}")
+        ev = runner.evaluator
+        for entry in ev.suite:  # the results file of each benchmark is named by this hash
+            h = config_hash(entry.benchmark, entry.items, runner.profile.eval, ev.specs)
+            lines.append(f"eval config hash {entry.benchmark.name}: {h}")
     finally:
         if saved is None:
             del os.environ["CARE_RL_CACHE"]
