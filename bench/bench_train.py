@@ -21,11 +21,11 @@ from typing import Any
 
 from transformers import TrainerCallback, set_seed
 
-from care_rl.config import load_profile
 from care_rl.dacsp import BasisBank
-from care_rl.data.registry import load_train
+from care_rl.data.loaders import load_train
 from care_rl.rewards.registry import get_reward
 from care_rl.training.dapo import DacspSetup, DapoTrainer, dapo_config, prompts_dataset
+from experiments.paths import load_named_profile
 
 
 class StepClock(TrainerCallback):
@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps must be at least 2 (the first step is warm-up)")
-    profile = load_profile("cpu")
+    profile = load_named_profile("cpu")
     stage = profile.stages["if"].model_copy(update={"max_steps": args.steps})
     prompts = load_train("if", profile.data.source, stage.prompts_per_step * args.steps, profile.data.seed)
 

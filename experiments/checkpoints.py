@@ -12,10 +12,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from care_rl.config import DOMAINS, REPO_ROOT, ConfigError, Strict, read_yaml, validate
+from care_rl.config import DOMAINS, ConfigError, Strict, read_yaml, validate
 from care_rl.dacsp.surgery import EDITS
-
-CHECKPOINTS_YAML = REPO_ROOT / "experiments" / "checkpoints.yaml"
+from experiments.paths import CHECKPOINTS_YAML
 
 
 class StageRef(Strict):
@@ -113,12 +112,3 @@ def resolve(key: str, table: CheckpointTable) -> Checkpoint:
     raise ConfigError(
         f"result key {key!r} is not in {CHECKPOINTS_YAML.name}; known keys: {known_keys(table)}"
     )
-
-
-def stage_index(order: list[str], stage: str | None, method: str) -> int:
-    """0-based index of the first stage training ``stage`` (the last stage when None)."""
-    if stage is None:
-        return len(order) - 1
-    if stage not in order:
-        raise ConfigError(f"method {method!r} has no {stage!r} stage (its order is {order})")
-    return order.index(stage)

@@ -1,7 +1,7 @@
 """Evaluate checkpoints for the runner, caching by what the checkpoint *is* (its stage key).
 
 One ``Evaluator`` per run builds the suite (load, cap, decontaminate) once and the judge panel at most
-once, and evaluates each checkpoint into ``<eval root>/<profile>-<name>/`` with eval/runner.py. Whether
+once, and evaluates each checkpoint into ``<eval root>/<profile>-<name>/`` with eval/checkpoint_eval.py. Whether
 a checkpoint needs work is decided without loading any model: every benchmark's summary row must name
 the results file of the current eval-config hash and cover every item, which is exactly what
 ``evaluate_suite`` writes when it finishes a benchmark.
@@ -17,8 +17,8 @@ from typing import Any
 
 from care_rl.config import Profile
 from eval.benchmarks import select
+from eval.checkpoint_eval import config_hash, evaluate_suite
 from eval.run import build_generator, judge_specs
-from eval.runner import config_hash, evaluate_suite
 from eval.suite import SuiteEntry, build_suite, training_texts
 from experiments.provenance import TIMING, ComputePart, add_timing, read_timing
 

@@ -30,11 +30,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from care_rl.atomic import write_bytes_atomic
-from care_rl.config import REPO_ROOT, ConfigError, cache_dir, load_profile
+from care_rl.config import ConfigError, cache_dir
 from experiments import metrics as m
+from experiments.paths import FIGURES_DIR, load_named_profile
 from experiments.provenance import RunStamp, write_provenance
 
-FIGURES_DIR = REPO_ROOT / "figures"
 DOMAIN_LABELS = {"math": "Math", "chat": "Chat", "if": "IF"}
 ENERGY_PARTS = ("aligned", "opposing", "orthogonal")
 
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        profile = load_profile(args.profile, check_device=False)
+        profile = load_named_profile(args.profile, check_device=False)
         results = args.results or cache_dir() / "results" / profile.name
         if args.figure in ("rewards", "dacsp") and args.log is None:
             raise ConfigError(f"figure {args.figure!r} needs --log")

@@ -61,9 +61,10 @@ def check_buildable(profile: Profile, path: Path) -> None:
 
 def build_adapter(profile: Profile) -> Path:
     """Synthetic-teacher traces on the mini pairs (resumable), then LoRA-SFT; returns the adapter."""
-    from care_rl.rewards.pagrm.collect_traces import collect, select_pairs
-    from care_rl.rewards.pagrm.sft import load_sft_config, train
-    from care_rl.rewards.pagrm.trace import read_traces
+    from care_rl.pagrm.trace import read_traces
+    from care_rl.pagrm.training.collect_traces import collect, select_pairs
+    from care_rl.pagrm.training.sft import load_sft_config, train
+    from experiments.paths import PAGRM_SFT_YAML
 
     path = missing_adapter(profile)
     if path is None:
@@ -74,7 +75,7 @@ def build_adapter(profile: Profile) -> Path:
     pairs = select_pairs(list(TRACE_SOURCES), "mini", TRACE_PAIRS, split="train")
     counts = collect(pairs, traces)
     log.info("PA-GRM traces %s: %s", traces, dict(counts))
-    config = load_sft_config().for_profile(profile.name)
+    config = load_sft_config(PAGRM_SFT_YAML).for_profile(profile.name)
     adapter = train(read_traces(traces), profile, config, path.parent)
     add_timing(path.parent / TIMING, time.monotonic() - start)
     return adapter

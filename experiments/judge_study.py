@@ -45,8 +45,8 @@ def judge_for(
 
 
 def study_items(profile: Profile, n: int, seed: int) -> dict[str, list[JudgeItem]]:
-    from care_rl.data.registry import load_judge
-    from care_rl.rewards.pagrm.judge_accuracy import sample_items
+    from care_rl.data.loaders import load_judge
+    from eval.judge_accuracy import sample_items
 
     return {b: sample_items(load_judge(b, profile.data.source), n, seed) for b in JUDGE_BENCHMARKS}
 
@@ -54,8 +54,8 @@ def study_items(profile: Profile, n: int, seed: int) -> dict[str, list[JudgeItem
 def result_path(
     root: Path, profile: Profile, variant: str, judge_ds: JudgeSpec | None, items: dict[str, list[JudgeItem]]
 ) -> Path:
-    from care_rl.rewards.pagrm.judge import PROTOCOL_PREFILL
-    from care_rl.rewards.pagrm.templates import TEMPLATE_DIGEST
+    from care_rl.pagrm.judge import PROTOCOL_PREFILL
+    from care_rl.pagrm.templates import TEMPLATE_DIGEST
 
     mode, spec, adapter = judge_for(profile, variant, judge_ds)
     payload = {
@@ -77,8 +77,8 @@ def run_variant(
 ) -> dict[str, Any]:
     """Score every benchmark's items with one variant; a load_summary-shaped dict (percent)."""
     from care_rl.judges.factory import build_backend
-    from care_rl.rewards.pagrm.judge import PAGRMJudge
-    from care_rl.rewards.pagrm.judge_accuracy import judge_accuracy, scorer_from_judge
+    from care_rl.pagrm.judge import PAGRMJudge
+    from eval.judge_accuracy import judge_accuracy, scorer_from_judge
 
     mode, spec, adapter = judge_for(profile, variant, judge_ds)
     backend = build_backend(spec, tokenizer_spec=profile.tokenizer, adapter_path=adapter)

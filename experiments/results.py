@@ -1,7 +1,7 @@
 """Reading evaluation outputs: the one place that knows the eval summary and per-sample schemas.
 
 Every table, figure and bootstrap reads eval results only through ``load_summary`` and
-``load_samples``, so a schema change is absorbed here. eval/runner.py writes, per checkpoint folder,
+``load_samples``, so a schema change is absorbed here. eval/checkpoint_eval.py writes, per checkpoint folder,
 ``summary.json`` (benchmark name -> row) and one per-item JSONL per benchmark::
 
     {"math500": {"label": "MATH", "mean": 61.2, "std": 0.54, "set_means": [60.8, ...], "n": 500,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from care_rl.config import REPO_ROOT, ConfigError, Profile, cache_dir, load_profile
+from care_rl.config import ConfigError, Profile, cache_dir
 from care_rl.training.cascade import (
     PlannedStage,
     check_heldout,
@@ -46,6 +46,7 @@ from experiments.judge_adapter import (
     missing_adapter,
     uses_adapter,
 )
+from experiments.paths import FIGURES_DIR, TABLES_DIR, load_named_profile, method_path
 from experiments.provenance import ComputePart, RunStamp, compute_record
 from experiments.runconfig import ProfileSettings, load_runner_config
 
@@ -169,8 +170,8 @@ class Runner:
         self.table = ck.load_table()
         sub = Path() if profile.name == "cpu" else Path(profile.name)
         self.results = results or cache_dir() / "results" / profile.name
-        self.tables_out = tables_out or REPO_ROOT / "tables" / sub
-        self.figures_out = figures_out or REPO_ROOT / "figures" / sub
+        self.tables_out = tables_out or TABLES_DIR / sub
+        self.figures_out = figures_out or FIGURES_DIR / sub
         self.stages_root = stages_root or cache_dir() / "stages"
         self.eval_root = eval_root or cache_dir() / "eval"
         self.evaluator = Evaluator(profile, self.eval_root, progress=True)  # a bar per benchmark
@@ -184,7 +185,7 @@ class Runner:
     # --- resolving ---------------------------------------------------------------------------------
     def cascade(self, method: str, order: tuple[str, ...] | None = None) -> Cascade:
         if (method, order) not in self.cascades:
-            runs = method_stages(load_method(method), list(order) if order else None)
+            runs = method_stages(load_method(method_path(method)), list(order) if order else None)
             check_heldout(self.profile, runs, StageServices().load_heldout)
             self.cascades[method, order] = Cascade(method, order, plan(self.profile, runs, self.stages_root))
         return self.cascades[method, order]
@@ -222,7 +223,7 @@ class Runner:
     def sweep_jobs(self) -> list[Job]:
         jobs = []
         for method in self.sweep_methods:
-            base_order = load_method(method).order
+            base_order = load_method(method_path(method)).order
             for order in itertools.permutations(base_order):
                 key = f"order/{method}/{'-'.join(order)}"
                 jobs.append(self.job(key, ck.Checkpoint(key, "stage", method=method), tuple(order)))
@@ -580,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        profile = load_profile(args.profile)
+        profile = load_named_profile(args.profile)
         runner = Runner(
             profile, results=args.results, tables_out=args.tables_out, figures_out=args.figures_out
         )

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from care_rl.config import REPO_ROOT, JudgeSpec, Strict, read_yaml, validate
-
-RUNNER_YAML = REPO_ROOT / "experiments" / "runner.yaml"
+from care_rl.config import JudgeSpec, Strict, read_yaml, validate
+from experiments.paths import RUNNER_YAML
 
 
 class ProfileSettings(Strict):

@@ -3,7 +3,7 @@
 A table is data: ``experiments/tables/<name>.yaml`` names its rows (which checkpoint's summary each
 row reads), its columns (metric names from experiments.metrics) and the reference rows some
 metrics need (base for OOD Change and Ret. Gain, full update for Ret. Gain). Summaries are read
-from ``<results_dir>/<result>/summary.json`` (eval/runner.py's layout; default ``$CARE_RL_CACHE/results/<profile>``).
+from ``<results_dir>/<result>/summary.json`` (eval/checkpoint_eval.py's layout; default ``$CARE_RL_CACHE/results/<profile>``).
 
     python -m experiments.tables build table2 --profile cpu
     python -m experiments.tables compare            # ours beside the paper's published rows
@@ -25,14 +25,12 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from care_rl.atomic import write_bytes_atomic
-from care_rl.config import REPO_ROOT, ConfigError, Strict, cache_dir, load_profile, read_yaml, validate
+from care_rl.config import ConfigError, Strict, cache_dir, read_yaml, validate
 from experiments import metrics as m
+from experiments.paths import PAPER_TABLES_DIR, TABLE_SPECS_DIR, TABLES_DIR, load_named_profile
 from experiments.provenance import RunStamp, write_provenance
 from experiments.results import BenchmarkResult, ResultsError, load_summary
 
-SPECS_DIR = REPO_ROOT / "experiments" / "tables"
-TABLES_DIR = REPO_ROOT / "tables"
-PAPER_DIR = TABLES_DIR / "paper"
 STD_SUFFIX = " std"
 NA = "--"  # LaTeX renders "--" as an en dash, the paper's "not applicable" mark
 
@@ -97,9 +95,9 @@ class TableSpec(Strict):
 
 def load_spec(name: str) -> TableSpec:
     """Read and validate ``experiments/tables/<name>.yaml``."""
-    path = SPECS_DIR / f"{name}.yaml"
+    path = TABLE_SPECS_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in TABLE_SPECS_DIR.glob("*.yaml"))
         raise ConfigError(f"unknown table {name!r} ({path} not found); known tables: {known}")
     spec: TableSpec = validate(TableSpec, read_yaml(path), path)
     if spec.name != name:
@@ -329,7 +327,7 @@ def write_table(
     return [*paths, prov]
 
 
-def load_paper(name: str, paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+def load_paper(name: str, paper_dir: Path = PAPER_TABLES_DIR) -> pd.DataFrame:
     """The paper's published rows for a table (``source``, ``method``, metric columns)."""
     path = paper_dir / f"{name}.csv"
     if not path.is_file():
@@ -340,7 +338,7 @@ def load_paper(name: str, paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
 def compare_paper(
     name: str,
     tables_dir: Path = TABLES_DIR,
-    paper_dir: Path = PAPER_DIR,
+    paper_dir: Path = PAPER_TABLES_DIR,
     echo: Callable[[str], object] = print,
 ) -> pd.DataFrame:
     """Print our rows of ``name`` beside the paper's (shared columns only) and return the frame."""
@@ -373,11 +371,11 @@ def build(
     (``missing``: see ``build_table``; ``run``, ``compute``: the run rendering them and the compute
     behind them, for the provenance)."""
     start = time.monotonic()
-    profile = load_profile(profile_name, check_device=False)
+    profile = load_named_profile(profile_name, check_device=False)
     spec = load_spec(name)
     results_dir = results_dir or cache_dir() / "results" / profile.name
     df, stds = build_table(spec, results_dir, missing)
-    paper = load_paper(name) if (PAPER_DIR / f"{name}.csv").is_file() else None
+    paper = load_paper(name) if (PAPER_TABLES_DIR / f"{name}.csv").is_file() else None
     return write_table(
         name,
         df,
@@ -416,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(path)
         else:
             names = args.names or sorted(
-                p.stem for p in PAPER_DIR.glob("*.csv") if (args.tables / p.name).is_file()
+                p.stem for p in PAPER_TABLES_DIR.glob("*.csv") if (args.tables / p.name).is_file()
             )
             if not names:
                 raise ConfigError(

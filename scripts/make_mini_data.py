@@ -14,10 +14,10 @@ from pathlib import Path
 
 from care_rl.atomic import write_text_atomic
 from care_rl.data.io import dumps_jsonl
-from care_rl.data.minigen import chat, instr, judge
-from care_rl.data.minigen import math as mathgen
+from care_rl.data.loaders import SPECS
+from care_rl.data.minigen import chat, instr, preferences
+from care_rl.data.minigen import math_problems as mathgen
 from care_rl.data.minigen.common import rng_for
-from care_rl.data.registry import SPECS
 from care_rl.data.spec import HELDOUT_DIR, MINI_DIR
 
 # mini file name -> generator(rng) -> rows; names match the DatasetSpec.mini_file of each dataset.
@@ -32,11 +32,11 @@ JSONL_SETS = {
     "ifbench_test.jsonl": instr.ifbench,
     "no_robots.jsonl": chat.no_robots,
     "wildbench_v2.jsonl": chat.wildbench_v2,
-    "reward_bench_2.jsonl": judge.reward_bench_2,
-    "judgebench.jsonl": judge.judgebench,
-    "rm_bench.jsonl": judge.rm_bench,
-    "ultrafeedback.jsonl": judge.ultrafeedback,
-    "helpsteer3_preference.jsonl": judge.helpsteer3_preference,
+    "reward_bench_2.jsonl": preferences.reward_bench_2,
+    "judgebench.jsonl": preferences.judgebench,
+    "rm_bench.jsonl": preferences.rm_bench,
+    "ultrafeedback.jsonl": preferences.ultrafeedback,
+    "helpsteer3_preference.jsonl": preferences.helpsteer3_preference,
 }
 # Held-out (validation) stand-ins for the training sets whose mini pool every profile takes whole
 # (n = 8,000 > 200 rows), so that the interference monitor and MOPD's teacher selection score prompts

@@ -12,9 +12,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def smoke_profile():
-    from care_rl.config import load_profile
+    from experiments.paths import load_named_profile
 
-    return load_profile("smoke")
+    return load_named_profile("smoke")
 
 
 @pytest.fixture(scope="session")

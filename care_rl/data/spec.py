@@ -19,7 +19,7 @@ Origin = Literal["mini", "hub"]
 ORIGINS: tuple[str, ...] = ("mini", "hub")
 MINI_DIR = Path(__file__).resolve().parent / "mini"
 # Validation stand-ins of the mini training sets (scripts/make_mini_data.py): the interference
-# monitor's held-out prompts when a profile's n takes a whole mini pool (care_rl.data.registry.load_heldout).
+# monitor's held-out prompts when a profile's n takes a whole mini pool (care_rl.data.loaders.load_heldout).
 HELDOUT_DIR = MINI_DIR / "heldout"
 
 Row = dict[str, Any]

@@ -1,8 +1,8 @@
-"""Rewards: verifiable (math, instruction following) and generative (PA-GRM, in ``pagrm``)."""
+"""Training rewards: verifiable math and instruction following, and the registry that builds reward
+functions by name (the generative chat reward, PA-GRM, lives in ``care_rl.pagrm``)."""
 
 import langdetect
 
-# langdetect is randomised per call unless seeded, and both our RLVR-IFeval verifiers and the official
-# IFEval/IFBench checks (language and lowercase instructions) call it: a score must be deterministic
-# whichever verifier module happens to be imported first.
+# langdetect is randomised per call unless seeded, and the RLVR-IFeval verifiers (language and lowercase
+# instructions) call it: a reward must be deterministic (eval.verifiers seeds it the same way).
 langdetect.DetectorFactory.seed = 0

@@ -6,10 +6,10 @@ experiments whose first stages agree (the IF stage of VNV, NVV and CARE-RL) get 
 second one reuses ``cache_dir()/stages/<key>/``. A stage is reused only if its DONE.json checks out
 (stage.load_done); otherwise it is (re)trained, resuming a TRL checkpoint if one is there.
 
-Methods are data: ``experiments/methods/<name>.yaml`` gives the domain order, the chat reward and
-when DACSP starts (with optional α/β overrides), or a mixed-domain baseline (``mix``: one stage over
-all domains with the Naive Mixing or MGS trainer), or MOPD (``mopd: true``); ``method_stages`` turns
-one into StageRuns.
+Methods are data: a method YAML (the repository's: ``experiments/methods/<name>.yaml``) gives the domain
+order, the chat reward and when DACSP starts (with optional α/β overrides), or a mixed-domain baseline
+(``mix``: one stage over all domains with the Naive Mixing or MGS trainer), or MOPD (``mopd: true``);
+``method_stages`` turns one into StageRuns.
 
 MOPD: after every RL stage, each domain trained so far takes its best checkpoint among the cascade's
 RL stages (held-out monitor scores, care_rl.training.mopd.best_checkpoints) as its teacher; the
@@ -34,12 +34,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from care_rl.config import REPO_ROOT, ConfigError, Profile, Strict, cache_dir, read_yaml, validate
+from care_rl.config import ConfigError, Profile, Strict, cache_dir, read_yaml, validate
 from care_rl.training import distill, distributed
 from care_rl.training.mopd import regressed_teachers
 from care_rl.training.stage import DISTILL, StageResult, StageRun, StageServices, load_done, run_stage
 
-METHODS_DIR = REPO_ROOT / "experiments" / "methods"
 DOMAIN_REWARDS = {"math": "math", "if": "if"}
 # MOPD scores every checkpoint with the interference monitor; when the caller leaves it off, it runs
 # every this many steps (plus before the first and after the last step, which is what MOPD reads).
@@ -74,11 +73,9 @@ class MethodSpec(Strict):
         return self
 
 
-def load_method(name: str) -> MethodSpec:
-    path = METHODS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in METHODS_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown method {name!r}; known methods: {known}")
+def load_method(path: str | Path) -> MethodSpec:
+    """The method YAML at ``path`` (a method by name: ``experiments.paths.method_path``)."""
+    path = Path(path)
     return validate(MethodSpec, read_yaml(path), path)
 
 
@@ -216,7 +213,7 @@ def check_heldout(
     profile: Profile, runs: Sequence[StageRun], load: Callable[[str, Profile, int], Sequence[Any]]
 ) -> None:
     """Before any compute: every monitored domain has its held-out prompts (``load`` raises ConfigError
-    when the data cannot supply them, see care_rl.data.registry.load_heldout)."""
+    when the data cannot supply them, see care_rl.data.loaders.load_heldout)."""
     for domain, k in sorted({(d, run.monitor_prompts) for run in runs for d in run.monitor_rewards}):
         if len(load(domain, profile, k)) < k:
             raise ConfigError(

@@ -183,14 +183,14 @@ class StageResult:
 
 
 def _default_prompts(domain: str, profile: Profile) -> list[TrainPrompt]:
-    from care_rl.data.registry import load_train
+    from care_rl.data.loaders import load_train
 
     return load_train(domain, profile.data.source, profile.data.prompts_per_domain, profile.data.seed)
 
 
 def _default_heldout(domain: str, profile: Profile, k: int) -> list[TrainPrompt]:
-    """k validation prompts outside the domain's training prompts (care_rl.data.registry.load_heldout)."""
-    from care_rl.data.registry import load_heldout
+    """k validation prompts outside the domain's training prompts (care_rl.data.loaders.load_heldout)."""
+    from care_rl.data.loaders import load_heldout
 
     data = profile.data
     return load_heldout(domain, data.source, data.prompts_per_domain, k, data.seed)
@@ -203,9 +203,9 @@ def build_reward(name: str, profile: Profile) -> RewardFunc:
     if name in VERIFIABLE_REWARDS:
         return get_reward(name)
     try:
-        from care_rl.rewards.pagrm import make_chat_reward
+        from care_rl.pagrm import make_chat_reward
     except ImportError as e:
-        raise ConfigError(f"chat reward {name!r} needs care_rl.rewards.pagrm.make_chat_reward ({e})") from e
+        raise ConfigError(f"chat reward {name!r} needs care_rl.pagrm.make_chat_reward ({e})") from e
     from care_rl.judges.factory import build_backend, judge_adapter
 
     # The direct judge is the untrained base judge (the paper's w/o PA-GRM ablation); the protocol

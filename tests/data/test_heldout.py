@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from care_rl.config import ConfigError
-from care_rl.data import registry
+from care_rl.data import loaders
 from care_rl.data.records import TrainPrompt
-from care_rl.data.sampling import seeded_sample
+from care_rl.data.selection import seeded_sample
 from care_rl.training.callbacks import InterferenceMonitor
 from care_rl.training.cascade import check_heldout
 from care_rl.training.stage import StageRun
@@ -22,23 +22,23 @@ from care_rl.training.stage import StageRun
 @pytest.mark.parametrize("domain", ["math", "chat", "if"])
 @pytest.mark.parametrize("n", [16, 8000])  # the smoke and cpu profiles' prompts_per_domain
 def test_mini_heldout_is_disjoint_from_training_and_seeded(domain, n):
-    train = registry.load_train(domain, "mini", n, 42)
-    held = registry.load_heldout(domain, "mini", n, 4, 42)
+    train = loaders.load_train(domain, "mini", n, 42)
+    held = loaders.load_heldout(domain, "mini", n, 4, 42)
     assert len(held) == 4 and len({p.id for p in held}) == 4
     assert not {p.id for p in held} & {p.id for p in train}
     assert not {p.text for p in held} & {p.text for p in train}
     assert all(p.domain == domain for p in held)
-    assert [p.id for p in registry.load_heldout(domain, "mini", n, 4, 42)] == [p.id for p in held]
-    assert [p.id for p in registry.load_heldout(domain, "mini", n, 4, 7)] != [p.id for p in held]
+    assert [p.id for p in loaders.load_heldout(domain, "mini", n, 4, 42)] == [p.id for p in held]
+    assert [p.id for p in loaders.load_heldout(domain, "mini", n, 4, 7)] != [p.id for p in held]
 
 
 def test_too_few_heldout_prompts_is_a_config_error_naming_the_numbers():
     # no_robots' stand-in pool: 200 training rows, 16 validation rows
-    assert len(registry.load_heldout("chat", "mini", 8000, 16, 42)) == 16
+    assert len(loaders.load_heldout("chat", "mini", 8000, 16, 42)) == 16
     with pytest.raises(ConfigError, match=r"17 held-out prompts wanted, only 16 .*prompts_per_domain = 8000"):
-        registry.load_heldout("chat", "mini", 8000, 17, 42)
+        loaders.load_heldout("chat", "mini", 8000, 17, 42)
     with pytest.raises(ConfigError, match="must be > 0"):
-        registry.load_heldout("chat", "mini", 8000, 0, 42)
+        loaders.load_heldout("chat", "mini", 8000, 0, 42)
 
 
 def _prompts(n: int) -> list[TrainPrompt]:
@@ -50,12 +50,12 @@ def _prompts(n: int) -> list[TrainPrompt]:
 
 def test_hub_heldout_is_the_k_prompts_ranked_after_the_training_selection(monkeypatch):
     pool = _prompts(50)
-    monkeypatch.setattr(registry, "load_train", lambda d, s, n, seed=42: seeded_sample(pool, n, seed))
+    monkeypatch.setattr(loaders, "load_train", lambda d, s, n, seed=42: seeded_sample(pool, n, seed))
     ranked = [p.id for p in seeded_sample(pool, 50, 42)]
-    held = registry.load_heldout("if", "hub", 20, 5, 42)
+    held = loaders.load_heldout("if", "hub", 20, 5, 42)
     assert sorted(p.id for p in held) == sorted(ranked[20:25])
     with pytest.raises(ConfigError, match="only 0 are outside the 50 training prompts"):
-        registry.load_heldout("if", "hub", 50, 5, 42)
+        loaders.load_heldout("if", "hub", 50, 5, 42)
 
 
 def test_check_heldout_fails_before_compute_for_any_monitored_domain(smoke_profile):

@@ -8,12 +8,12 @@ import json
 import pytest
 
 from care_rl.config import ConfigError
-from care_rl.data import registry
+from care_rl.data import loaders
 from care_rl.data.eval_sets import gsm8k_final_answer
 from care_rl.data.io import read_json_file, read_rows
 from care_rl.data.judge_sets import helpsteer3_to_records
 
-TABLE_SPECS = [s for s in registry.SPECS.values() if s.reader is None]
+TABLE_SPECS = [s for s in loaders.SPECS.values() if s.reader is None]
 
 
 def _matches(value, declared) -> bool:
@@ -42,15 +42,15 @@ def test_hub_code_path_through_datasets_maps_identically(spec):
 
     ds = datasets.load_dataset("json", data_files=str(spec.mini_path), split="train")
     via_datasets = [r for row in ds.to_list() for r in spec.to_records(row)]
-    assert via_datasets == registry.load_records(spec.name, "mini")
+    assert via_datasets == loaders.load_records(spec.name, "mini")
 
 
 def test_cw3_prompt_file_schema_and_seed_fill():
-    prompts = read_json_file(registry.SPECS["cw3"].mini_path / "creative_writing_prompts_v3.json")
+    prompts = read_json_file(loaders.SPECS["cw3"].mini_path / "creative_writing_prompts_v3.json")
     for pid, p in prompts.items():
         assert pid.isdigit() and set(p) == {"category", "title", "writing_prompt", "seed_modifiers"}
         assert "<SEED>" in p["writing_prompt"] and all(isinstance(m, str) for m in p["seed_modifiers"])
-    items = registry.load_eval("cw3", "mini")
+    items = loaders.load_eval("cw3", "mini")
     first = prompts["1"]
     assert items[0].messages[0]["content"] == first["writing_prompt"].replace(
         "<SEED>", first["seed_modifiers"][0]
@@ -59,37 +59,37 @@ def test_cw3_prompt_file_schema_and_seed_fill():
 
 
 def test_math_mappings_hand_checked():
-    aime = registry.load_records("aime_1983_2024", "mini")
-    raw = read_json_file(registry.SPECS["aime_1983_2024"].mini_path)[0]
+    aime = loaders.load_records("aime_1983_2024", "mini")
+    raw = read_json_file(loaders.SPECS["aime_1983_2024"].mini_path)[0]
     assert aime[0].id == f"aime-{raw['ID']}" and aime[0].answer == str(raw["Answer"])
     assert aime[0].messages == [{"role": "user", "content": raw["Question"]}]
     assert gsm8k_final_answer("so 3 + 4 = <<3+4=7>>7\n#### 1,234") == "1234"
     with pytest.raises(ValueError, match="####"):
         gsm8k_final_answer("no marker")
-    fractions = [it for it in registry.load_eval("math500", "mini") if "frac" in it.reference["answer"]]
+    fractions = [it for it in loaders.load_eval("math500", "mini") if "frac" in it.reference["answer"]]
     assert fractions, "MATH-500 mini should hold LaTeX fraction answers"
 
 
 def test_chat_and_if_mappings_hand_checked():
-    nr_raw = read_json_file(registry.SPECS["no_robots"].mini_path)
+    nr_raw = read_json_file(loaders.SPECS["no_robots"].mini_path)
     system_row = next(r for r in nr_raw if r["messages"][0]["role"] == "system")
-    (rec,) = registry.SPECS["no_robots"].to_records(system_row)
+    (rec,) = loaders.SPECS["no_robots"].to_records(system_row)
     assert (
         rec.messages == system_row["messages"][:-1] and rec.reference == system_row["messages"][-1]["content"]
     )
-    rl = registry.load_records("rlvr_ifeval", "mini")[0]
+    rl = loaders.load_records("rlvr_ifeval", "mini")[0]
     gt = json.loads(rl.ground_truth)
     assert gt["func_name"] and len(gt) == 14
-    ife = registry.load_eval("ifeval", "mini")
+    ife = loaders.load_eval("ifeval", "mini")
     assert all(len(i.reference["instruction_id_list"]) == len(i.reference["kwargs"]) for i in ife)
 
 
 def test_judge_and_pair_mappings_hand_checked():
-    jb_raw = read_json_file(registry.SPECS["judgebench"].mini_path)
-    for raw, item in zip(jb_raw, registry.load_judge("judgebench", "mini"), strict=True):
+    jb_raw = read_json_file(loaders.SPECS["judgebench"].mini_path)
+    for raw, item in zip(jb_raw, loaders.load_judge("judgebench", "mini"), strict=True):
         winner = raw["response_A"] if raw["label"] == "A>B" else raw["response_B"]
         assert item.chosen == [winner] and winner not in item.rejected
-    ties = [i for i in registry.load_judge("rewardbench2", "mini") if i.subset == "Ties"]
+    ties = [i for i in loaders.load_judge("rewardbench2", "mini") if i.subset == "Ties"]
     # RewardBench 2 pairs each Ties prompt as "ref:<k>" (one correct answer) and "tied:<k>" (several)
     assert ties and {t.id.partition(":")[0] for t in ties} == {"ref", "tied"}
     assert all(len(t.chosen) == 1 for t in ties if t.id.startswith("ref:"))
@@ -107,19 +107,19 @@ def test_judge_and_pair_mappings_hand_checked():
     }
     r1, r2 = helpsteer3_to_records(row)
     assert (r1.human_score, r2.human_score) == (1.0, 0.0)
-    uf = registry.load_pairs("ultrafeedback", "mini")
+    uf = loaders.load_pairs("ultrafeedback", "mini")
     assert all(p.human_score is not None and 0.0 <= p.human_score <= 1.0 for p in uf)
 
 
 def test_unknown_names_and_missing_files_raise(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"unknown dataset 'mathh'.*math500"):
-        registry.load_eval("mathh", "mini")
+        loaders.load_eval("mathh", "mini")
     with pytest.raises(ConfigError, match=r"unknown domain.*'code'.*\['chat', 'if', 'math'\]"):
-        registry.load_train("code", "mini", 8, 42)
+        loaders.load_train("code", "mini", 8, 42)
     with pytest.raises(ConfigError, match="unknown data source 'web'"):
-        registry.load_eval("gsm8k", "web")
+        loaders.load_eval("gsm8k", "web")
     with pytest.raises(ConfigError, match="judge dataset"):
-        registry.check_names("judge", ["rewardbench2", "nope"])
+        loaders.check_names("judge", ["rewardbench2", "nope"])
     monkeypatch.setattr("care_rl.data.spec.MINI_DIR", tmp_path)
     with pytest.raises(ConfigError, match=str(tmp_path / "gsm8k.jsonl")):
-        read_rows(registry.SPECS["gsm8k"], "mini")
+        read_rows(loaders.SPECS["gsm8k"], "mini")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from care_rl.data import registry
+from care_rl.data import loaders
 from care_rl.data.spec import MINI_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,12 +41,10 @@ def _grams(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
 
 
 def test_train_and_eval_minis_do_not_overlap():
-    train = [p.text for d in ("math", "chat", "if") for p in registry.load_train(d, "mini", 10_000, 42)]
-    train += [
-        p.text for d in ("math", "chat", "if") for p in registry.load_heldout(d, "mini", 10_000, 16, 42)
-    ]
-    train += [p.prompt for s in registry.PAIR_SOURCES for p in registry.load_pairs(s, "mini")]
-    evals = [i.text for b in registry.EVAL_BENCHMARKS for i in registry.load_eval(b, "mini")]
+    train = [p.text for d in ("math", "chat", "if") for p in loaders.load_train(d, "mini", 10_000, 42)]
+    train += [p.text for d in ("math", "chat", "if") for p in loaders.load_heldout(d, "mini", 10_000, 16, 42)]
+    train += [p.prompt for s in loaders.PAIR_SOURCES for p in loaders.load_pairs(s, "mini")]
+    evals = [i.text for b in loaders.EVAL_BENCHMARKS for i in loaders.load_eval(b, "mini")]
     train_norm = {" ".join(_tokens(t)) for t in train}
     assert not train_norm & {" ".join(_tokens(e)) for e in evals}
     train_grams = [_grams(t) for t in train]

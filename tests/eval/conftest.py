@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from care_rl.data.records import EvalItem, Message
-from eval.sampling import Completion
+from eval.avg_at_k import Completion
 
 
 class ScriptedGenerator:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from care_rl.config import JudgeSpec
+from care_rl.data.loaders import load_eval
 from care_rl.data.records import EvalItem
-from care_rl.data.registry import load_eval
 from care_rl.judges import ScriptedBackend, build_backend
 from care_rl.judges.base import JudgeStats
 from care_rl.judges.rating import Rating, check_prefix

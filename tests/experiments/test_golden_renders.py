@@ -40,9 +40,9 @@ def plan(profile_name: str, root: Path) -> bytes:
     judge-study result files and the template digest; ``root`` itself is masked."""
     import os
 
-    from care_rl.config import load_profile
-    from care_rl.rewards.pagrm.templates import TEMPLATE_DIGEST
-    from eval.runner import config_hash
+    from care_rl.pagrm.templates import TEMPLATE_DIGEST
+    from eval.checkpoint_eval import config_hash
+    from experiments.paths import load_named_profile
     from experiments.run import Runner, _study_uses_adapter
 
     lines: list[str] = []
@@ -50,7 +50,7 @@ def plan(profile_name: str, root: Path) -> bytes:
     os.environ["CARE_RL_CACHE"] = str(root)
     try:
         runner = Runner(
-            load_profile(profile_name, check_device=False),
+            load_named_profile(profile_name, check_device=False),
             results=root / "results",
             tables_out=root / "tables",
             figures_out=root / "figures",

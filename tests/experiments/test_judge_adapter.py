@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from care_rl.config import REPO_ROOT, ConfigError, load_profile
+from care_rl.config import ConfigError, load_profile
 from experiments.judge_adapter import build_adapter, check_buildable, missing_adapter, uses_adapter
+from experiments.paths import PROFILES_DIR
 from experiments.run import Runner
 
 
 def profile_with_adapter(tmp_path, source: str = "mini"):
-    data = yaml.safe_load((REPO_ROOT / "experiments" / "profiles" / "smoke.yaml").read_text())
+    data = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
     data["judge"]["adapter"] = str(tmp_path / "pagrm" / "adapter")
     data["data"]["source"] = source
     path = tmp_path / "profile.yaml"

@@ -68,7 +68,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def write_checkpoint(folder: Path, scores: dict[str, dict[str, list[float | None]]]) -> Path:
-    """A checkpoint folder in eval/runner.py's layout: summary.json + one per-item JSONL per benchmark."""
+    """A checkpoint folder in eval/checkpoint_eval.py's layout: summary.json + one per-item JSONL per benchmark."""
     folder.mkdir(parents=True, exist_ok=True)
     summary = {}
     for bench, items in scores.items():

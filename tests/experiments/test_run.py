@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from care_rl.config import REPO_ROOT, ConfigError, load_profile
+from care_rl.config import ConfigError, load_profile
 from experiments import checkpoints as ck
+from experiments.paths import PROFILES_DIR
 from experiments.run import TABLES, Runner, expand, main, required_keys, table_keys
 from experiments.runconfig import load_runner_config
 
@@ -18,7 +19,7 @@ from experiments.runconfig import load_runner_config
 @pytest.fixture(scope="module")
 def lean_profile(tmp_path_factory):
     """The smoke profile with the smallest eval and one step per stage: same code path, less CPU."""
-    data = yaml.safe_load((REPO_ROOT / "experiments" / "profiles" / "smoke.yaml").read_text())
+    data = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
     data["eval"].update(samples_per_prompt=2, cap=1, max_new_tokens=4, batch_size=8)
     data["judge"]["max_new_tokens"] = 8
     for stage in data["stages"].values():

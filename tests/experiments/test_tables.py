@@ -13,9 +13,9 @@ import pytest
 from care_rl.config import ConfigError
 from care_rl.revision import git_commit
 from experiments import metrics as m
+from experiments.paths import TABLE_SPECS_DIR
 from experiments.provenance import RunStamp
 from experiments.tables import (
-    SPECS_DIR,
     TableSpec,
     best_mask,
     build_table,
@@ -31,7 +31,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
 
 def test_every_spec_loads_and_has_published_numbers():
-    names = sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+    names = sorted(p.stem for p in TABLE_SPECS_DIR.glob("*.yaml"))
     assert names == sorted(f"table{n}" for n in (2, 3, 4, 5, 6, 7, *range(8, 15)))
     for name in names:
         spec = load_spec(name)

@@ -8,7 +8,8 @@ import pytest
 import torch
 import yaml
 
-from care_rl.config import PROFILES_DIR, ConfigError, load_profile
+from care_rl.config import ConfigError, load_profile
+from experiments.paths import PROFILES_DIR, load_named_profile
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
@@ -31,7 +32,7 @@ def test_every_shipped_profile_validates(path: Path):
 
 def test_paper_lora_values_in_paper_profiles():
     for name in ("qwen3-4b", "qwen2.5-7b", "cpu"):
-        lora = load_profile(name, check_device=False).lora
+        lora = load_named_profile(name, check_device=False).lora
         assert (lora.r, lora.alpha, lora.dropout) == (16, 32, 0.05)
 
 
@@ -67,7 +68,7 @@ def test_missing_file_and_unknown_profile():
     with pytest.raises(ConfigError, match="file not found"):
         load_profile("/nonexistent/profile.yaml")
     with pytest.raises(ConfigError, match=r"unknown profile 'nope'.*cpu"):
-        load_profile("nope")
+        load_named_profile("nope")
 
 
 def test_malformed_yaml_names_file(tmp_path):
@@ -86,7 +87,7 @@ def test_source_specific_fields_required(tmp_path, smoke_dict):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_gpu_profile_fails_in_one_sentence_on_cpu():
     with pytest.raises(ConfigError) as err:
-        load_profile("qwen3-4b")
+        load_named_profile("qwen3-4b")
     msg = str(err.value)
     assert "needs a CUDA GPU" in msg and "PROFILE=cpu" in msg
     assert msg.count("\n") == 0
@@ -94,6 +95,6 @@ def test_gpu_profile_fails_in_one_sentence_on_cpu():
 
 def test_default_profile_from_environment(monkeypatch):
     monkeypatch.setenv("CARE_RL_PROFILE", "smoke")
-    assert load_profile().name == "smoke"
+    assert load_named_profile().name == "smoke"
     monkeypatch.delenv("CARE_RL_PROFILE")
-    assert load_profile().name == "cpu"
+    assert load_named_profile().name == "cpu"

@@ -58,10 +58,10 @@ def test_lora_config_matches_profile(smoke_profile):
 
 def test_cpu_profile_policy_loads_offline_and_answers():
     """The embedded SmolLM2-135M-Instruct (converted by `make setup`) answers a trivial sum greedily."""
-    from care_rl.config import load_profile
     from care_rl.models import load_policy
+    from experiments.paths import load_named_profile
 
-    model, tok = load_policy(load_profile("cpu"))
+    model, tok = load_policy(load_named_profile("cpu"))
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     msgs = [{"role": "user", "content": "What is 3 + 4? Answer with a number."}]
     enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)

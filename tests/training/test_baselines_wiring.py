@@ -15,6 +15,7 @@ from care_rl.training import cascade, distill
 from care_rl.training.cascade import MethodSpec, load_method, method_stages, plan, run_cascade, stage_key
 from care_rl.training.mixing import mixed_stage_spec
 from care_rl.training.stage import StageResult, StageRun, StageServices, load_done, monitor_settings
+from experiments.paths import method_path
 from tests.training.conftest import fake_prompts, hashed_reward
 
 
@@ -56,8 +57,8 @@ def short_profile(train_profile):
 
 # --- methods as data ----------------------------------------------------------------------------
 def test_mixed_methods_are_one_stage_with_their_trainer(short_profile) -> None:
-    (mix,) = method_stages(load_method("naive-mixing"))
-    (mgs,) = method_stages(load_method("mgs"))
+    (mix,) = method_stages(load_method(method_path("naive-mixing")))
+    (mgs,) = method_stages(load_method(method_path("mgs")))
     for run, trainer in ((mix, "naive-mixing"), (mgs, "mgs")):
         assert run.domains == ("if", "chat", "math") and run.rewards == ("if", "direct", "math")
         assert run.options == {"trainer": trainer} and not run.dacsp
@@ -66,10 +67,13 @@ def test_mixed_methods_are_one_stage_with_their_trainer(short_profile) -> None:
 
 
 def test_mopd_stages_share_the_cascade_cache_and_monitor() -> None:
-    mopd, nvv = method_stages(load_method("mopd")), method_stages(load_method("nvv"))
+    mopd, nvv = (
+        method_stages(load_method(method_path("mopd"))),
+        method_stages(load_method(method_path("nvv"))),
+    )
     assert all(r.distill_after and r.monitor_every == cascade.MOPD_MONITOR_EVERY for r in mopd)
     assert mopd[1].monitor_rewards == {"if": "if", "chat": "direct", "math": "math"}
-    assert method_stages(load_method("mopd"), monitor_every=3)[0].monitor_every == 3
+    assert method_stages(load_method(method_path("mopd")), monitor_every=3)[0].monitor_every == 3
     assert [
         r.model_copy(update={"distill_after": False, "monitor_every": 0, "monitor_rewards": {}}) for r in mopd
     ] == nvv
@@ -100,7 +104,7 @@ def test_mixed_method_runs_as_one_stage(method: str, short_profile, tmp_path: Pa
     every generation round of four prompts holds degenerate groups and dynamic sampling refills it
     (merging MGS's per-row domain index with the rounds' other tensors)."""
     trained = Counter()
-    runs = method_stages(load_method(method), order=["if", "math"])
+    runs = method_stages(load_method(method_path(method)), order=["if", "math"])
     services = _services(trained, sizes={"if": 2, "math": 8})
     (result,) = run_cascade(short_profile, runs, services, tmp_path, verbose=False)
     assert trained == Counter({"if": 1, "math": 1}) and load_done(result.dir) is not None
@@ -143,10 +147,14 @@ def test_mopd_distils_regressed_domains_towards_their_best(monkeypatch, short_pr
         },
     )
     results = run_cascade(
-        short_profile, method_stages(load_method("mopd")), StageServices(), tmp_path, verbose=False
+        short_profile,
+        method_stages(load_method(method_path("mopd"))),
+        StageServices(),
+        tmp_path,
+        verbose=False,
     )
     assert [c[0] for c in calls] == ["if", "chat", "mopd:if", "math", "mopd:chat"]
-    nvv = plan(short_profile, method_stages(load_method("nvv")), tmp_path)
+    nvv = plan(short_profile, method_stages(load_method(method_path("nvv"))), tmp_path)
     k_if, k_chat = nvv[0].key, nvv[1].key  # MOPD shares NVV's prefix up to its first distillation
     assert calls[0][1] is None and calls[1][1] == k_if
     assert calls[2][1:] == (k_chat, {"if": k_if})  # distils the chat checkpoint towards stage 1
@@ -160,10 +168,10 @@ def test_mopd_distils_regressed_domains_towards_their_best(monkeypatch, short_pr
 def test_mopd_without_regression_is_the_plain_cascade(monkeypatch, short_profile, tmp_path) -> None:
     rising = {"if": 0.5, "chat": 0.5, "math": 0.5}
     calls = _fake_stages(monkeypatch, {"if": rising, "chat": rising, "math": rising})  # ties: later wins
-    runs = method_stages(load_method("mopd"))
+    runs = method_stages(load_method(method_path("mopd")))
     results = run_cascade(short_profile, runs, StageServices(), tmp_path, verbose=False)
     assert [c[0] for c in calls] == ["if", "chat", "math"]
-    nvv = plan(short_profile, method_stages(load_method("nvv")), tmp_path)
+    nvv = plan(short_profile, method_stages(load_method(method_path("nvv"))), tmp_path)
     assert [r.key for r in results] == [p.key for p in nvv]
 
 
@@ -173,7 +181,7 @@ def mopd_cascade(tmp_path_factory, short_profile):
     """Real stages and a real distillation; the scores that pick teachers are scripted, after the real
     ones (read from the stages' monitor rows) have been computed and kept."""
     root = tmp_path_factory.mktemp("mopd")
-    runs = method_stages(load_method("mopd"), order=["if", "math"], monitor_prompts=2)
+    runs = method_stages(load_method(method_path("mopd")), order=["if", "math"], monitor_prompts=2)
     scripted = {"if": {"if": 0.6, "math": 0.0}, "math": {"if": 0.2, "math": 0.5}}
     real_scores: list[dict[str, float]] = []
     trained = Counter()

@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 from care_rl.config import ConfigError
 from care_rl.training.cascade import load_method, method_stages, plan, run_cascade, stage_key
 from care_rl.training.stage import StageRun, StageServices, load_done
+from experiments.paths import method_path
 from tests.training.conftest import fake_prompts, hashed_reward
 
 IF = StageRun(domains=("if",), rewards=("if",))
@@ -124,16 +125,18 @@ def test_keys_are_content_addressed(train_profile):
 
 
 def test_methods_are_data():
-    care = method_stages(load_method("care-rl"))
+    care = method_stages(load_method(method_path("care-rl")))
     assert [r.domains[0] for r in care] == ["if", "chat", "math"]
     assert [r.dacsp for r in care] == [False, True, True] and care[1].rewards == ("pagrm",)
-    hard = method_stages(load_method("dacsp-hard-projection"), order=["math", "if"])
+    hard = method_stages(load_method(method_path("dacsp-hard-projection")), order=["math", "if"])
     assert [(r.domains[0], r.alpha, r.beta) for r in hard] == [("math", None, None), ("if", 0.0, 0.0)]
-    assert method_stages(load_method("nvv")) == method_stages(load_method("standard-cascade"))
+    assert method_stages(load_method(method_path("nvv"))) == method_stages(
+        load_method(method_path("standard-cascade"))
+    )
     with pytest.raises(ConfigError, match="unknown method"):
-        load_method("nope")
+        load_method(method_path("nope"))
     with pytest.raises(ConfigError, match="unknown domain"):
-        method_stages(load_method("nvv"), order=["if", "code"])
+        method_stages(load_method(method_path("nvv")), order=["if", "code"])
 
 
 def test_dacsp_without_history_is_refused(train_profile, tmp_path):

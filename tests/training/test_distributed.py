@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 from transformers import TrainerCallback
 
 from care_rl.atomic import write_text_atomic
-from care_rl.config import REPO_ROOT, ConfigError, load_profile
+from care_rl.config import REPO_ROOT, ConfigError
 from care_rl.training import distributed
 from care_rl.training.cascade import run_cascade
 from care_rl.training.stage import StageRun, StageServices, load_done
+from experiments.paths import ACCELERATE_DIR, load_named_profile
 from tests.training.conftest import fake_prompts, hashed_reward
 
-CONFIG = REPO_ROOT / "experiments" / "accelerate" / "cpu_2proc.yaml"
+CONFIG = ACCELERATE_DIR / "cpu_2proc.yaml"
 RUNS = [
     StageRun(domains=("if",), rewards=("if",)),
     StageRun(domains=("math",), rewards=("math",), dacsp=True),
@@ -65,7 +66,7 @@ def train(root: Path) -> None:
         build_reward=lambda name, profile: reward,
         callbacks=[log],
     )
-    results = run_cascade(load_profile("smoke"), RUNS, services, root / "stages", verbose=False)
+    results = run_cascade(load_named_profile("smoke"), RUNS, services, root / "stages", verbose=False)
     record = {"rounds": rounds, "refills": log.refills, "stages": [r.key for r in results]}
     write_text_atomic(root / f"rank{distributed.rank()}.json", json.dumps(record))
 

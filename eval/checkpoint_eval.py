@@ -1,0 +1,173 @@
+"""Evaluate one checkpoint on a suite: generate k samples per item in length-sorted batches, score each
+batch, persist it, and summarise with avg@k.
+
+Resumability and caching come from one rule: the batch plan (items sorted by prompt length, longest
+first, fixed batch size, seed = eval seed + batch index) depends only on the items and the eval
+config, so a batch is skipped when all its items are already in the results file and regenerated
+identically otherwise. The results file is keyed by an eval-config hash covering everything that
+changes a number (sampling settings, item ids, scorer, judge specs, judge prompt text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from care_rl.config import EvalSpec, JudgeSpec
+from care_rl.data.records import EvalItem
+from care_rl.judges.base import JudgeBackend
+from eval.avg_at_k import Generator, avg_at_k
+from eval.benchmarks import Benchmark
+from eval.judging import template_digest
+from eval.store import Record, ResultStore, write_json
+from eval.suite import SuiteEntry
+
+
+def config_hash(
+    bench: Benchmark, items: Sequence[EvalItem], spec: EvalSpec, judges: Sequence[JudgeSpec]
+) -> str:
+    """Hash of every input that changes this benchmark's numbers for a fixed checkpoint."""
+    payload: dict[str, Any] = {
+        "benchmark": bench.name,
+        "loader": bench.loader,
+        "scorer": bench.scorer.__name__,
+        "metric": bench.metric,
+        "eval": spec.model_dump(mode="json"),
+        "items": [it.id for it in items],
+    }
+    if bench.template is not None:
+        payload["template"] = template_digest(bench.template)
+        payload["judges"] = [j.model_dump(mode="json") for j in judges]
+    blob = json.dumps(payload, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def batch_plan(generator: Generator, items: Sequence[EvalItem], prompts_per_batch: int) -> list[list[int]]:
+    """Item indices in batches, longest prompt first (little padding per batch; memory peaks early)."""
+    lengths = generator.prompt_lengths([it.messages for it in items])
+    order = sorted(range(len(items)), key=lambda i: (-lengths[i], i))
+    return [order[s : s + prompts_per_batch] for s in range(0, len(order), prompts_per_batch)]
+
+
+def evaluate_benchmark(
+    entry: SuiteEntry,
+    generator: Generator,
+    judges: Sequence[JudgeBackend],
+    spec: EvalSpec,
+    results_path: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) one benchmark and return its summary row."""
+    bench, items, k = entry.benchmark, entry.items, spec.samples_per_prompt
+    ids = [it.id for it in items]
+    if len(set(ids)) != len(ids):  # results are keyed by id: a duplicate would be scored twice
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"benchmark {bench.name!r} has duplicate item ids {dupes[:5]}")
+    store = ResultStore(results_path)
+    plan = batch_plan(generator, items, max(1, spec.batch_size // k)) if items else []
+    todo = [(b, idx) for b, idx in enumerate(plan) if not all(store.has(items[i].id) for i in idx)]
+    for b, idx in tqdm(todo, desc=bench.name, disable=not progress, unit="batch"):
+        batch = [items[i] for i in idx]
+        samples = generator.generate([it.messages for it in batch], k, spec.seed + b)
+        pairs = [(it, c.text) for it, cs in zip(batch, samples, strict=True) for c in cs]
+        scored = bench.scorer(pairs, judges if bench.template is not None else ())
+        records: list[Record] = []
+        for j, (it, cs) in enumerate(zip(batch, samples, strict=True)):
+            rows = [
+                {"completion": c.text, "n_tokens": c.n_tokens, "score": s.score, "detail": s.detail}
+                for c, s in zip(cs, scored[j * k : (j + 1) * k], strict=True)
+            ]
+            records.append(
+                {"id": it.id, "batch": b, "seed": spec.seed + b, "messages": it.messages, "samples": rows}
+            )
+        store.add(records)
+    return summarise(entry, [store.records[it.id] for it in items], k)
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: an undefined statistic (no scored sample, fewer than two sets) is null."""
+    return None if math.isnan(x) else x
+
+
+def summarise(entry: SuiteEntry, records: Sequence[Record], k: int) -> dict[str, Any]:
+    """avg@k mean/std and the counts a reader needs to trust them."""
+    bench = entry.benchmark
+    row: dict[str, Any] = {
+        "benchmark": bench.name,
+        "label": bench.label,
+        "domain": bench.domain,
+        "metric": bench.metric,
+        "n": len(records),
+        "k": k,
+        "n_lost_to_decontam": entry.n_lost_to_decontam,
+    }
+    if not records:
+        return {**row, "mean": None, "std": None, "n_missing": 0, "n_judge_missing": 0}
+    stats = avg_at_k([[s["score"] for s in r["samples"]] for r in records])
+    judge_missing = sum(s["detail"].get("n_judges_missing", 0) for r in records for s in r["samples"])
+    tokens = [s["n_tokens"] for r in records for s in r["samples"]]
+    return {
+        **row,
+        "mean": _finite(stats.mean),
+        "std": _finite(stats.std),
+        "set_means": list(stats.set_means),
+        "n_missing": stats.n_missing,
+        "n_judge_missing": judge_missing,
+        "mean_completion_tokens": sum(tokens) / len(tokens),
+    }
+
+
+def evaluate_suite(
+    suite: Sequence[SuiteEntry],
+    generator: Generator,
+    judges: Sequence[JudgeBackend],
+    judge_specs: Sequence[JudgeSpec],
+    spec: EvalSpec,
+    out_dir: Path,
+    config: dict[str, Any],
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate every benchmark of a suite into ``out_dir`` (one checkpoint's folder).
+
+    Writes ``<benchmark>.<hash>.jsonl`` per benchmark, ``summary.json`` (merged with earlier runs of
+    other benchmarks for the same checkpoint) and ``config.json`` beside it.
+    """
+    summary_path = out_dir / "summary.json"
+    summary: dict[str, dict[str, Any]] = {}
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    hashes = {}
+    for entry in suite:
+        h = config_hash(entry.benchmark, entry.items, spec, judge_specs)
+        hashes[entry.benchmark.name] = h
+        path = out_dir / f"{entry.benchmark.name}.{h}.jsonl"
+        summary[entry.benchmark.name] = {
+            **evaluate_benchmark(entry, generator, judges, spec, path, progress),
+            "results_file": path.name,
+        }
+        write_json(summary_path, summary)
+    config_path = out_dir / "config.json"
+    if config_path.is_file():  # keep the hashes of benchmarks evaluated by earlier runs
+        hashes = {**json.loads(config_path.read_text(encoding="utf-8")).get("config_hashes", {}), **hashes}
+    write_json(config_path, {**config, "eval": spec.model_dump(mode="json"), "config_hashes": hashes})
+    return summary
+
+
+def format_table(summary: dict[str, dict[str, Any]]) -> str:
+    """A plain-text table: benchmark, mean (std), n, decontam losses, missing samples."""
+    head = f"{'benchmark':<12}{'mean':>8}{'std':>8}{'n':>6}{'lost':>6}{'missing':>9}  metric"
+    lines = [head, "-" * len(head)]
+    for row in summary.values():
+        mean = "n/a" if row["mean"] is None else f"{row['mean']:.1f}"
+        std = "n/a" if row["std"] is None else f"{row['std']:.2f}"
+        lines.append(
+            f"{row['benchmark']:<12}{mean:>8}{std:>8}{row['n']:>6}"
+            f"{row['n_lost_to_decontam']:>6}{row['n_missing']:>9}  {row['metric']}"
+        )
+    return "\n".join(lines)

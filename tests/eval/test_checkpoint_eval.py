@@ -1,0 +1,85 @@
+"""Per-batch caching: a second call regenerates nothing; a crash loses only the batch in flight."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from care_rl.config import EvalSpec
+from eval.benchmarks import BENCHMARKS
+from eval.checkpoint_eval import config_hash, evaluate_benchmark, evaluate_suite
+from eval.suite import SuiteEntry
+from tests.eval.conftest import ScriptedGenerator, math_item
+
+SPEC = EvalSpec(samples_per_prompt=4, max_new_tokens=8, batch_size=8, seed=3)  # 2 prompts per batch
+
+
+def _reply(text: str, j: int, seed: int) -> str:
+    """Prompt i is solved by its first (i % 4) samples; the seed is echoed so tests can see it."""
+    i = int(text.split()[1])
+    return f"\\boxed{{{i}}} s{seed}" if j < i % 4 else f"\\boxed{{-1}} s{seed}"
+
+
+@pytest.fixture()
+def entry() -> SuiteEntry:
+    return SuiteEntry(BENCHMARKS["gsm8k"], [math_item(i, str(i)) for i in range(7)], n_lost_to_decontam=2)
+
+
+def test_summary_is_avg_at_4_of_scripted_scores(entry, tmp_path):
+    row = evaluate_benchmark(entry, ScriptedGenerator(_reply), [], SPEC, tmp_path / "r.jsonl", progress=False)
+    # prompt i solved by i % 4 samples; set j solves prompts with i % 4 > j, over i = 0..6
+    set_means = [100 * sum(i % 4 > j for i in range(7)) / 7 for j in range(4)]
+    assert row["set_means"] == pytest.approx(set_means)
+    assert row["mean"] == pytest.approx(100 * sum(i % 4 for i in range(7)) / 28)
+    assert (row["n"], row["k"], row["n_lost_to_decontam"], row["n_missing"]) == (7, 4, 2, 0)
+
+
+def test_second_call_is_a_cache_hit(entry, tmp_path):
+    path = tmp_path / "r.jsonl"
+    first = evaluate_benchmark(entry, ScriptedGenerator(_reply), [], SPEC, path, progress=False)
+    again = ScriptedGenerator(_reply)
+    second = evaluate_benchmark(entry, again, [], SPEC, path, progress=False)
+    assert again.calls == [] and second == first
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 7 and all(len(r["samples"]) == 4 for r in records)
+    assert {"completion", "n_tokens", "score", "detail"} <= set(records[0]["samples"][0])
+
+
+def test_resume_after_crash_loses_only_the_batch_in_flight(entry, tmp_path):
+    clean = evaluate_benchmark(
+        entry, ScriptedGenerator(_reply), [], SPEC, tmp_path / "clean.jsonl", progress=False
+    )
+    path = tmp_path / "r.jsonl"
+    crashing = ScriptedGenerator(_reply, crash_on=3)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        evaluate_benchmark(entry, crashing, [], SPEC, path, progress=False)
+    saved = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(saved) == 4  # batches 1 and 2 (2 prompts each) persisted
+    resumed = ScriptedGenerator(_reply)
+    row = evaluate_benchmark(entry, resumed, [], SPEC, path, progress=False)
+    assert len(resumed.calls) == 2  # the 3rd and 4th batches only (2 + 1 prompts)
+    assert row == clean  # same seeds per batch: identical to an uninterrupted run
+    assert (tmp_path / "clean.jsonl").read_text() == path.read_text()
+
+
+def test_config_hash_tracks_what_changes_numbers(entry):
+    h = config_hash(entry.benchmark, entry.items, SPEC, [])
+    assert h == config_hash(entry.benchmark, entry.items, SPEC, [])
+    assert h != config_hash(entry.benchmark, entry.items, SPEC.model_copy(update={"top_p": 0.9}), [])
+    assert h != config_hash(entry.benchmark, entry.items[:-1], SPEC, [])
+
+
+def test_suite_writes_summary_and_config(entry, tmp_path):
+    summary = evaluate_suite(
+        [entry], ScriptedGenerator(_reply), [], [], SPEC, tmp_path, {"checkpoint": "x"}, False
+    )
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert (tmp_path / on_disk["gsm8k"]["results_file"]).is_file()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (
+        config["checkpoint"] == "x"
+        and config["eval"]["samples_per_prompt"] == 4
+        and "gsm8k" in config["config_hashes"]
+    )
