@@ -1,28 +1,33 @@
-"""MGS baseline (Cai et al., 2026): mixed-domain RL with gradient surgery per Transformer module.
+"""MGS baseline (Cai et al., 2026): mixed-domain RL with PCGrad applied to each parameter tensor.
 
 PCGrad (Yu et al., 2020) over the whole model sees one cosine between two domains' gradients; MGS
-applies it module by module, so a conflict in one block's update does not project away another
-block's agreeing update. For each module m and each domain i (in a seeded random order of the other
-domains j), if <g_i^m, g_j^m> < 0 the conflicting component is removed,
+applies it locally, so a conflict in one part of the model does not project away another part's
+agreeing update. The paper calls the unit "the Transformer-module level"; the official code
+(StringNLPLAB/MGS, ``LayerWisePCGradUtility`` in ``verl/workers/actor/dp_actor.py``) projects each
+trainable parameter tensor separately, and this module follows the code. For each tensor p and each
+domain i (visiting the other domains j in a seeded random order), if <g_i^p, g_j^p> < 0 the
+conflicting component is removed,
 
-    g_i^m <- g_i^m - <g_i^m, g_j^m> / ||g_j^m||^2 * g_j^m        (g_j^m: the *original* gradient of j)
+    g_i^p <- g_i^p - <g_i^p, g_j^p> / ||g_j^p||^2 * g_j^p        (g_j^p: the *original* gradient of j)
 
-and the module's update is the sum over domains of the projected g_i^m. A module is one decoder
-layer's attention block or MLP block (``layers.<k>.self_attn`` / ``layers.<k>.mlp``; layer norms are
-their own modules), or a top-level part such as the embeddings or the head; with LoRA, a module's
-gradient is the concatenation of the LoRA factors inside it (see :func:`transformer_module_of`).
+and the tensor's update is the sum over domains of the projected g_i^p. As in the reference, a
+projection onto a vanishing gradient (||g_j||^2 <= 1e-12) is skipped and the cosine of a pair with a
+vanishing gradient (norm <= 1e-8) is recorded as 0. Under LoRA the trainable tensors are the factors,
+so lora_A and lora_B of every adapted weight are projected separately.
 
 Trainer: :class:`MgsTrainer` is the Naive Mixing trainer (same mixed batch, same per-domain
 advantages) whose step computes one gradient per domain present in the micro batch (one backward
 each, on that domain's rows, with DAPO's global token normaliser so the per-domain gradients sum to
 the Naive Mixing gradient), accumulates them over the accumulation window, and at the optimizer
 step writes the surgically merged gradient into ``.grad``. Without conflicts MGS equals Naive Mixing.
+The statistics are logged per Transformer module (:func:`transformer_module_of`): the mean cosine of
+its tensors per domain pair and the number of projections.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +41,10 @@ from care_rl.training.mixing import PerDomainScoring, row_domain
 
 _LAYER_BLOCK = re.compile(r"(?:^|\.)layers\.(\d+)\.([^.]+)")
 _WRAPPER_PREFIXES = ("base_model.model.", "model.")
+# The reference's thresholds (LayerWisePCGradUtility): no projection onto a gradient with a squared norm
+# at or below NORM_SQ_EPS, cosine 0 for a pair with a norm at or below NORM_EPS.
+NORM_SQ_EPS = 1e-12
+NORM_EPS = 1e-8
 
 
 def transformer_module_of(param_name: str) -> str:
@@ -52,22 +61,22 @@ def transformer_module_of(param_name: str) -> str:
 
 
 @dataclass
-class ModuleSurgery:
-    """What surgery did to one module: the original cosine of each domain pair, and how many
-    projections were applied (a projection = one ordered pair found in conflict)."""
+class TensorSurgery:
+    """What surgery did to one parameter tensor: the original cosine of each domain pair, and how many
+    ordered pairs were found in conflict (each one projection, unless the other gradient vanished)."""
 
     cosines: dict[tuple[str, str], float] = field(default_factory=dict)
     projections: int = 0
 
     @property
     def conflicts(self) -> int:
-        """Unordered domain pairs whose original gradients point against each other in this module."""
+        """Unordered domain pairs whose original gradients point against each other in this tensor."""
         return sum(c < 0 for c in self.cosines.values())
 
 
 def _check(grads_by_domain: Mapping[str, Mapping[str, Tensor]]) -> list[str]:
     if not grads_by_domain:
-        raise ValueError("module_gradient_surgery needs gradients of at least one domain (got none)")
+        raise ValueError("gradient_surgery needs gradients of at least one domain (got none)")
     domains = sorted(grads_by_domain)
     names = set(grads_by_domain[domains[0]])
     for d in domains[1:]:
@@ -83,62 +92,48 @@ def _check(grads_by_domain: Mapping[str, Mapping[str, Tensor]]) -> list[str]:
     return domains
 
 
-def _surgery_one_module(
-    flat: dict[str, Tensor], generator: torch.Generator
-) -> tuple[dict[str, Tensor], ModuleSurgery]:
-    """PCGrad over one module's flattened per-domain gradients (float32/64 arithmetic)."""
-    domains = sorted(flat)
-    stats = ModuleSurgery()
+def pcgrad(grads: Mapping[str, Tensor], generator: torch.Generator) -> tuple[Tensor, TensorSurgery]:
+    """PCGrad over one tensor's per-domain gradients (float32/64 arithmetic): the sum of the projected
+    gradients, and the statistics."""
+    domains = sorted(grads)
+    flat = {d: grads[d].reshape(-1).to(torch.promote_types(grads[d].dtype, torch.float32)) for d in domains}
+    stats = TensorSurgery()
     norms_sq = {d: flat[d].dot(flat[d]) for d in domains}
     for a_i, a in enumerate(domains):
         for b in domains[a_i + 1 :]:
-            denom = (norms_sq[a] * norms_sq[b]).sqrt()
-            stats.cosines[(a, b)] = float(flat[a].dot(flat[b]) / denom) if denom > 0 else 0.0
-    projected = {}
+            norm_a, norm_b = norms_sq[a].sqrt(), norms_sq[b].sqrt()
+            cosine = flat[a].dot(flat[b]) / (norm_a * norm_b)
+            stats.cosines[(a, b)] = float(cosine) if norm_a > NORM_EPS and norm_b > NORM_EPS else 0.0
+    total = torch.zeros_like(flat[domains[0]])
     for i in domains:
         g = flat[i].clone()
         others = [d for d in domains if d != i]
         for k in torch.randperm(len(others), generator=generator).tolist():
             j = others[k]
             inner = g.dot(flat[j])
-            if inner < 0:  # implies ||g_j|| > 0
-                g -= inner / norms_sq[j] * flat[j]
+            if inner < 0:
                 stats.projections += 1
-        projected[i] = g
-    return projected, stats
+                if norms_sq[j] > NORM_SQ_EPS:
+                    g -= inner / norms_sq[j] * flat[j]
+        total += g
+    return total.view_as(grads[domains[0]]).to(grads[domains[0]].dtype), stats
 
 
-def module_gradient_surgery(
-    grads_by_domain: Mapping[str, Mapping[str, Tensor]],
-    module_of: Callable[[str], str],
-    generator: torch.Generator,
-) -> tuple[dict[str, Tensor], dict[str, ModuleSurgery]]:
-    """Merge per-domain gradients with PCGrad applied separately inside each module.
+def gradient_surgery(
+    grads_by_domain: Mapping[str, Mapping[str, Tensor]], generator: torch.Generator
+) -> tuple[dict[str, Tensor], dict[str, TensorSurgery]]:
+    """Merge per-domain gradients with PCGrad applied to each parameter tensor separately.
 
     ``grads_by_domain[d][param_name]`` is domain d's gradient of that parameter (every domain must
-    cover the same parameters: pass zeros where a domain does not reach a parameter). Modules are
-    visited in sorted order and draw their random projection orders from ``generator``, so a seed fixes
-    the result. Returns the merged gradient per parameter and the per-module statistics.
+    cover the same parameters: pass zeros where a domain does not reach a parameter). Tensors are
+    visited in sorted name order and draw their random projection orders from ``generator``, so a seed
+    fixes the result. Returns the merged gradient per parameter and the per-tensor statistics.
     """
     domains = _check(grads_by_domain)
-    names = sorted(grads_by_domain[domains[0]])
-    modules: dict[str, list[str]] = {}
-    for name in names:
-        modules.setdefault(module_of(name), []).append(name)
     merged: dict[str, Tensor] = {}
-    stats: dict[str, ModuleSurgery] = {}
-    for module in sorted(modules):
-        members = modules[module]
-        reference = grads_by_domain[domains[0]][members[0]]
-        work = torch.promote_types(reference.dtype, torch.float32)
-        flat = {d: torch.cat([grads_by_domain[d][n].reshape(-1).to(work) for n in members]) for d in domains}
-        projected, stats[module] = _surgery_one_module(flat, generator)
-        total = torch.stack([projected[d] for d in domains]).sum(dim=0)
-        offset = 0
-        for name in members:
-            template = grads_by_domain[domains[0]][name]
-            merged[name] = total[offset : offset + template.numel()].view_as(template).to(template.dtype)
-            offset += template.numel()
+    stats: dict[str, TensorSurgery] = {}
+    for name in sorted(grads_by_domain[domains[0]]):
+        merged[name], stats[name] = pcgrad({d: grads_by_domain[d][name] for d in domains}, generator)
     return merged, stats
 
 
@@ -208,21 +203,25 @@ class MgsTrainer(DapoTrainer, DomainTagging):
         return loss_total
 
     def _apply_surgery(self, params: list[tuple[str, torch.nn.Parameter]]) -> None:
-        """Merge the window's per-domain gradients per module, write ``.grad``, log the statistics."""
+        """Merge the window's per-domain gradients tensor by tensor, write ``.grad``, log the statistics
+        per Transformer module (mean cosine of its tensors per domain pair, projections summed)."""
         pending, self._mgs_pending = self._mgs_pending, {}
         if not pending:
             return
         full = {d: {n: grads.get(n, torch.zeros_like(p)) for n, p in params} for d, grads in pending.items()}
-        merged, stats = module_gradient_surgery(full, transformer_module_of, self._mgs_generator)
+        merged, stats = gradient_surgery(full, self._mgs_generator)
         for name, p in params:
             p.grad = merged[name] if p.grad is None else p.grad + merged[name]
+        by_module: dict[str, list[TensorSurgery]] = {}
+        for name, s in stats.items():
+            by_module.setdefault(transformer_module_of(name), []).append(s)
         metrics = self._metrics["train"]
-        pairs = 0
-        for module, s in stats.items():
-            metrics[f"mgs/projections/{module}"].append(float(s.projections))
-            for (a, b), cos in s.cosines.items():
-                metrics[f"mgs/cosine/{module}/{a}-{b}"].append(cos)
-            pairs += len(s.cosines)
+        for module, tensors in sorted(by_module.items()):
+            metrics[f"mgs/projections/{module}"].append(float(sum(s.projections for s in tensors)))
+            for pair in tensors[0].cosines:
+                cosine = sum(s.cosines[pair] for s in tensors) / len(tensors)
+                metrics[f"mgs/cosine/{module}/{pair[0]}-{pair[1]}"].append(cosine)
+        pairs = sum(len(s.cosines) for s in stats.values())
         metrics["mgs/domains"].append(float(len(pending)))
         metrics["mgs/conflict_frac"].append(
             sum(s.conflicts for s in stats.values()) / pairs if pairs else 0.0

@@ -1,4 +1,5 @@
-"""MGS: PCGrad per Transformer module, checked against the projection math."""
+"""MGS: PCGrad on each parameter tensor (the official code's granularity), checked against hand-computed
+projections."""
 
 from __future__ import annotations
 
@@ -7,57 +8,58 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from care_rl.training.mgs import module_gradient_surgery, transformer_module_of
+from care_rl.training.mgs import gradient_surgery, transformer_module_of
 
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _by_name(name: str) -> str:
-    return name.split(".")[0]
-
-
 def test_two_domains_in_conflict_are_projected_to_orthogonal() -> None:
     g_a, g_b = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])  # <g_a, g_b> = -1
-    merged, stats = module_gradient_surgery({"if": {"m.w": g_a}, "math": {"m.w": g_b}}, _by_name, _gen())
+    merged, stats = gradient_surgery({"if": {"m.w": g_a}, "math": {"m.w": g_b}}, _gen())
     # g_a' = g_a - (-1/2) g_b = [0.5, 0.5]; g_b' = g_b - (-1/1) g_a = [0, 1]
     torch.testing.assert_close(merged["m.w"], torch.tensor([0.5, 1.5]))
-    assert stats["m"].projections == 2 and stats["m"].conflicts == 1
-    assert stats["m"].cosines[("if", "math")] == pytest.approx(-1 / 2**0.5)
+    assert stats["m.w"].projections == 2 and stats["m.w"].conflicts == 1
+    assert stats["m.w"].cosines[("if", "math")] == pytest.approx(-1 / 2**0.5)
 
 
 def test_no_conflict_means_plain_sum() -> None:
     grads = {"if": {"m.w": torch.tensor([1.0, 2.0])}, "chat": {"m.w": torch.tensor([0.5, 0.0])}}
-    merged, stats = module_gradient_surgery(grads, _by_name, _gen())
+    merged, stats = gradient_surgery(grads, _gen())
     torch.testing.assert_close(merged["m.w"], torch.tensor([1.5, 2.0]))
-    assert stats["m"].projections == 0 and stats["m"].conflicts == 0
+    assert stats["m.w"].projections == 0 and stats["m.w"].conflicts == 0
 
 
-def test_locality_conflict_in_one_module_leaves_the_other_alone() -> None:
+def test_each_tensor_is_projected_on_its_own() -> None:
+    """Two tensors of one module (say q_proj's lora_A and lora_B), PCGrad by hand on each.
+
+    m.a: <[1, 0], [-1, 1]> = -1 < 0, so g_if' = [1, 0] + 1/2 [-1, 1] = [0.5, 0.5] and
+         g_math' = [-1, 1] + 1/1 [1, 0] = [0, 1]: merged [0.5, 1.5].
+    m.b: <[2, 1], [1, 1]> = 3 > 0: merged [3, 2].
+    Concatenated, the module's gradients agree (<[1, 0, 2, 1], [-1, 1, 1, 1]> = 2 > 0), so PCGrad over the
+    whole module (or the whole model) would project nothing: [0, 1, 3, 2].
+    """
     grads = {
-        "if": {"attn.w": torch.tensor([1.0, 0.0]), "mlp.w": torch.tensor([3.0, 1.0])},
-        "math": {"attn.w": torch.tensor([-1.0, 1.0]), "mlp.w": torch.tensor([1.0, 1.0])},
+        "if": {"m.a": torch.tensor([1.0, 0.0]), "m.b": torch.tensor([2.0, 1.0])},
+        "math": {"m.a": torch.tensor([-1.0, 1.0]), "m.b": torch.tensor([1.0, 1.0])},
     }
-    merged, stats = module_gradient_surgery(grads, _by_name, _gen())
-    torch.testing.assert_close(merged["mlp.w"], torch.tensor([4.0, 2.0]))
-    assert stats["mlp"].projections == 0 and stats["attn"].projections == 2
-    # Globally (one module) the gradients agree (<.,.> = -1 + 4 > 0), so whole-model PCGrad would not
-    # project the attention conflict away: the module granularity is what MGS adds.
-    merged_global, _ = module_gradient_surgery(grads, lambda _: "all", _gen())
-    torch.testing.assert_close(merged_global["attn.w"], torch.tensor([0.0, 1.0]))
+    merged, stats = gradient_surgery(grads, _gen())
+    torch.testing.assert_close(merged["m.a"], torch.tensor([0.5, 1.5]))
+    torch.testing.assert_close(merged["m.b"], torch.tensor([3.0, 2.0]))
+    assert (stats["m.a"].projections, stats["m.b"].projections) == (2, 0)
+    assert stats["m.b"].cosines[("if", "math")] == pytest.approx(3 / (5**0.5 * 2**0.5))
 
 
-def test_projection_uses_the_concatenated_module_gradient() -> None:
-    """Two tensors of one module are one vector: only their joint inner product decides a conflict."""
-    grads = {
-        "if": {"m.a": torch.tensor([1.0]), "m.b": torch.tensor([1.0])},
-        "math": {"m.a": torch.tensor([-3.0]), "m.b": torch.tensor([1.0])},
-    }  # joint <.,.> = -2 < 0 although m.b alone agrees
-    merged, _ = module_gradient_surgery(grads, _by_name, _gen())
-    g_if, g_math = torch.tensor([1.0, 1.0]), torch.tensor([-3.0, 1.0])
-    expected = (g_if + 2 / 10 * g_math) + (g_math + 2 / 2 * g_if)
-    torch.testing.assert_close(torch.cat([merged["m.a"], merged["m.b"]]), expected)
+def test_a_vanishing_gradient_is_not_projected_onto() -> None:
+    """As in the reference: a conflict with a gradient of squared norm <= 1e-12 is counted, not projected
+    (dividing by that norm would blow the other gradient up); the tiny gradient itself is projected."""
+    grads = {"if": {"m.w": torch.tensor([1.0, 0.0])}, "math": {"m.w": torch.tensor([-1e-7, 0.0])}}
+    merged, stats = gradient_surgery(grads, _gen())
+    torch.testing.assert_close(merged["m.w"], torch.tensor([1.0, 0.0]))  # g_if untouched, g_math' = 0
+    assert stats["m.w"].projections == 2
+    zero = {"if": {"m.w": torch.tensor([1.0, 0.0])}, "math": {"m.w": torch.zeros(2)}}
+    assert gradient_surgery(zero, _gen())[1]["m.w"].cosines[("if", "math")] == 0.0
 
 
 def _three_conflicting() -> dict[str, dict[str, torch.Tensor]]:
@@ -69,35 +71,28 @@ def _three_conflicting() -> dict[str, dict[str, torch.Tensor]]:
 
 
 def test_order_is_seeded() -> None:
-    a, _ = module_gradient_surgery(_three_conflicting(), _by_name, _gen(1))
-    b, _ = module_gradient_surgery(_three_conflicting(), _by_name, _gen(1))
+    a, _ = gradient_surgery(_three_conflicting(), _gen(1))
+    b, _ = gradient_surgery(_three_conflicting(), _gen(1))
     torch.testing.assert_close(a["m.w"], b["m.w"], rtol=0, atol=0)
-    outcomes = {
-        tuple(module_gradient_surgery(_three_conflicting(), _by_name, _gen(s))[0]["m.w"].tolist())
-        for s in range(16)
-    }
+    outcomes = {tuple(gradient_surgery(_three_conflicting(), _gen(s))[0]["m.w"].tolist()) for s in range(16)}
     assert len(outcomes) > 1  # with three domains the projection order matters, and seeds reach both orders
 
 
 def test_inputs_are_not_modified() -> None:
     grads = _three_conflicting()
     before = {d: g["m.w"].clone() for d, g in grads.items()}
-    module_gradient_surgery(grads, _by_name, _gen())
+    gradient_surgery(grads, _gen())
     for d in grads:
         torch.testing.assert_close(grads[d]["m.w"], before[d], rtol=0, atol=0)
 
 
 def test_bad_input_is_named() -> None:
     with pytest.raises(ValueError, match="at least one domain"):
-        module_gradient_surgery({}, _by_name, _gen())
+        gradient_surgery({}, _gen())
     with pytest.raises(ValueError, match="different parameters"):
-        module_gradient_surgery(
-            {"if": {"a.w": torch.ones(1)}, "math": {"b.w": torch.ones(1)}}, _by_name, _gen()
-        )
+        gradient_surgery({"if": {"a.w": torch.ones(1)}, "math": {"b.w": torch.ones(1)}}, _gen())
     with pytest.raises(ValueError, match="different shapes"):
-        module_gradient_surgery(
-            {"if": {"a.w": torch.ones(1)}, "math": {"a.w": torch.ones(2)}}, _by_name, _gen()
-        )
+        gradient_surgery({"if": {"a.w": torch.ones(1)}, "math": {"a.w": torch.ones(2)}}, _gen())
 
 
 @pytest.mark.parametrize(
@@ -124,7 +119,7 @@ def test_two_domain_properties(a: list[float], b: list[float]) -> None:
     """Merged = sum of PCGrad projections; each projected g_i is orthogonal to the g_j it conflicted with,
     so the merged update never opposes either domain's gradient."""
     g_a, g_b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
-    merged, _ = module_gradient_surgery({"x": {"m.w": g_a}, "y": {"m.w": g_b}}, _by_name, _gen())
+    merged, _ = gradient_surgery({"x": {"m.w": g_a}, "y": {"m.w": g_b}}, _gen())
 
     def project(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return g - g.dot(h) / h.dot(h) * h if g.dot(h) < 0 else g
@@ -136,7 +131,7 @@ def test_two_domain_properties(a: list[float], b: list[float]) -> None:
 
 def test_mgs_trainer_step_on_a_mixed_batch(smoke_profile, tmp_path) -> None:
     """One real DAPO step of MgsTrainer on the smoke model: both domains' gradients are surgically merged
-    (per-module statistics are logged) and the LoRA weights move."""
+    tensor by tensor (statistics are logged per module) and the LoRA weights move."""
     import math
 
     from datasets import Dataset
