@@ -3,8 +3,8 @@
 DAPO as published (Yu et al.): token-level policy loss (TRL ``loss_type="dapo"``), clip-higher
 (ε_low 0.2, ε_high 0.28), no KL term (β = 0), overlong handling and dynamic sampling.
   * Overlong: truncated completions are masked out of the loss (``mask_truncated_completions``), and
-    when ``dapo.overlong_buffer > 0`` TRL's soft overlong punishment (DAPO eq. 13) is added as a reward
-    (see ``overlong_rewards``). Both are profile values.
+    when ``dapo.overlong_buffer > 0`` TRL's soft overlong punishment (DAPO eq. 13) is added to each task
+    reward where that reward scores the row (see ``with_overlong_punishment``). Both are profile values.
   * Dynamic sampling (not in TRL): :class:`DapoTrainer` overrides ``_generate_and_score_completions``;
     groups with zero reward variance are dropped and fresh prompt groups are generated, for at most
     ``dapo.dynamic_sampling_max_refills`` extra rounds (see dynamic_sampling.py).
@@ -107,17 +107,49 @@ def dapo_config(
     )
 
 
-def overlong_rewards(profile: Profile, stage: StageSpec) -> list[Callable[..., list[float]]]:
-    """DAPO's soft overlong punishment when the profile sets a buffer, else nothing."""
+class OverlongPunished:
+    """A task reward plus DAPO's soft overlong punishment (eq. 13; TRL's ``get_soft_overlong_punishment``).
+
+    The punishment shapes a task reward; it never scores a row on its own. Where the task reward is None
+    (a row of another domain, a failed PA-GRM judgment) the sum is None too. TRL sums its reward
+    functions with nansum and counts a row as unscorable (advantage 0, outside its group's mean and
+    std) only when every function returns None, so a punishment passed as a reward function of its
+    own would turn a failed judgment into 0 + punishment, the worst reward of its group. The mean
+    punishment of the scored rows is logged as ``overlong_punishment/<reward>``.
+    """
+
+    def __init__(
+        self, task: Callable[..., list[float | None]], punishment: Callable[..., list[float]]
+    ) -> None:
+        self.task, self.punishment = task, punishment
+        self.__name__ = task.__name__  # TRL logs each reward under its function's name
+
+    def __call__(self, completion_ids: list[list[int]], **kwargs: Any) -> list[float | None]:
+        task = self.task(completion_ids=completion_ids, **kwargs)
+        punishment = self.punishment(completion_ids=completion_ids)
+        shaped = [None if r is None else r + p for r, p in zip(task, punishment, strict=True)]
+        scored = [p for r, p in zip(task, punishment, strict=True) if r is not None]
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None and scored:
+            log_metric(f"overlong_punishment/{self.__name__}", sum(scored) / len(scored))
+        return shaped
+
+
+def with_overlong_punishment(
+    rewards: Sequence[Callable[..., list[float | None]]], profile: Profile, stage: StageSpec
+) -> list[Callable[..., list[float | None]]]:
+    """The stage's task rewards, each with DAPO's soft overlong punishment added when the profile sets a
+    buffer (``dapo.overlong_buffer > 0``), else unchanged."""
     buffer = profile.dapo.overlong_buffer
     if buffer == 0:
-        return []
+        return list(rewards)
     if buffer >= stage.max_completion_length:
         raise ConfigError(
             f"profile {profile.name!r}: dapo.overlong_buffer ({buffer}) must be below max_completion_length "
             f"({stage.max_completion_length})"
         )
-    return [get_soft_overlong_punishment(stage.max_completion_length, buffer)]
+    punishment = get_soft_overlong_punishment(stage.max_completion_length, buffer)
+    return [OverlongPunished(reward, punishment) for reward in rewards]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,13 @@ from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec, Strict
 from care_rl.data.records import TrainPrompt
 from care_rl.revision import git_commit
 from care_rl.training import distributed
-from care_rl.training.dapo import DacspSetup, DapoTrainer, dapo_config, overlong_rewards, prompts_dataset
+from care_rl.training.dapo import (
+    DacspSetup,
+    DapoTrainer,
+    dapo_config,
+    prompts_dataset,
+    with_overlong_punishment,
+)
 from care_rl.training.mgs import MgsTrainer
 from care_rl.training.mixing import NaiveMixingTrainer, mixed_stage_spec
 
@@ -444,7 +450,9 @@ def run_stage(
         )
     model, tokenizer = policy_with_adapter(profile, parent)
     prompts = [p for d in spec.domains for p in services.load_prompts(d, profile)]
-    rewards = [services.build_reward(r, profile) for r in spec.rewards] + overlong_rewards(profile, stage)
+    rewards = with_overlong_punishment(
+        [services.build_reward(r, profile) for r in spec.rewards], profile, stage
+    )
     monitor = monitor_settings(spec)
     trainer = RL_TRAINERS.get(spec.trainer or "", DapoTrainer)(
         model=model,

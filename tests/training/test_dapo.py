@@ -8,7 +8,7 @@ from peft import get_peft_model
 
 from care_rl.config import ConfigError
 from care_rl.models import lora_config
-from care_rl.training.dapo import DapoTrainer, dapo_config, overlong_rewards, prompts_dataset
+from care_rl.training.dapo import DapoTrainer, dapo_config, prompts_dataset, with_overlong_punishment
 from tests.training.conftest import fake_prompts, hashed_reward
 
 
@@ -39,10 +39,64 @@ def test_bad_geometry_and_overlong_buffer_name_the_field(train_profile, tmp_path
         dapo_config(train_profile.model_copy(update={"dapo": dapo}), train_profile.stages["if"], tmp_path)
     dapo = train_profile.dapo.model_copy(update={"overlong_buffer": 100})
     with pytest.raises(ConfigError, match="overlong_buffer"):
-        overlong_rewards(train_profile.model_copy(update={"dapo": dapo}), train_profile.stages["if"])
-    dapo = train_profile.dapo.model_copy(update={"overlong_buffer": 4})
-    (punish,) = overlong_rewards(train_profile.model_copy(update={"dapo": dapo}), train_profile.stages["if"])
-    assert punish(completion_ids=[[1] * 4, [1] * 6, [1] * 8]) == [0.0, -0.5, -1.0]
+        with_overlong_punishment(
+            [hashed_reward], train_profile.model_copy(update={"dapo": dapo}), train_profile.stages["if"]
+        )
+    assert with_overlong_punishment([hashed_reward], train_profile, train_profile.stages["if"]) == [
+        hashed_reward
+    ]
+
+
+def _overlong(profile, buffer: int = 4):
+    return profile.model_copy(update={"dapo": profile.dapo.model_copy(update={"overlong_buffer": buffer})})
+
+
+def test_overlong_punishment_shapes_only_rows_the_task_reward_scores(train_profile):
+    """DAPO eq. 13 with L_max 8, buffer 4: lengths 4, 6, 8 are punished 0, -0.5, -1; a None (another
+    domain's row, a failed judgment) stays None instead of becoming 0 + punishment."""
+    logged: list[tuple[str, float]] = []
+
+    def judge(completions, **columns):
+        return [0.8, None, 0.9, 0.3]
+
+    (shaped,) = with_overlong_punishment([judge], _overlong(train_profile), train_profile.stages["if"])
+    out = shaped(
+        completions=["a"] * 4,
+        completion_ids=[[1] * 4, [1] * 6, [1] * 8, [1] * 6],
+        log_metric=lambda name, value: logged.append((name, value)),
+    )
+    assert out == pytest.approx([0.8, None, -0.1, -0.2])
+    assert shaped.__name__ == "judge" and logged == [("overlong_punishment/judge", pytest.approx(-0.5))]
+
+
+def test_failed_judgments_stay_unscored_in_trl_advantages(train_profile, tokenizer, smoke_model, tmp_path):
+    """A tiny batch through TRL's reward aggregation: two groups of 4 completions, the judge fails on every
+    odd row, every completion runs to L_max (punishment -1). The failed rows get advantage 0 and stay out
+    of their group's mean and std; the scored rows are normalised between themselves. Had the punishment
+    been a reward function of its own, TRL would have scored the failed rows -1, the worst of the group."""
+    profile = _overlong(train_profile)
+    scored: list[list[float | None]] = []
+
+    def flaky_judge(completions, **columns):
+        out = [None if i % 2 else r for i, r in enumerate(hashed_reward(completions))]
+        scored.append(out)
+        return out
+
+    rewards = with_overlong_punishment([flaky_judge], profile, profile.stages["if"])
+    trainer = _trainer(profile, tokenizer, smoke_model, tmp_path, rewards)
+    trainer.model.train()
+    g = trainer.num_generations
+    inputs = [dict(trainer.train_dataset[i]) for i in (0, 1) for _ in range(g)]
+    out = trainer._generate_and_score_completions(inputs)
+    assert out["completion_mask"].sum(dim=1).tolist() == [8] * 2 * g  # every completion punished by -1
+    (judged,) = scored
+    advantages = out["advantages"]
+    assert (advantages[1::2] == 0).all()
+    for group in (0, 1):
+        r = torch.tensor([judged[group * g + i] - 1.0 for i in range(0, g, 2)])
+        expected = (r - r.mean()) / (r.std() + 1e-4)  # TRL: group mean and Bessel std over scored rows
+        torch.testing.assert_close(advantages[group * g : (group + 1) * g : 2], expected.to(advantages.dtype))
+    assert trainer._metrics["train"]["overlong_punishment/flaky_judge"] == [pytest.approx(-1.0)]
 
 
 def test_two_steps_change_lora_weights(train_profile, tokenizer, smoke_model, tmp_path):
