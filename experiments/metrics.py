@@ -15,8 +15,11 @@ Definitions, and how each was pinned down from the paper's tables:
 - a std is the sample std (ddof=1) of the four per-sample-set means: the paper's AIME stds (30
   problems) only come out that way, e.g. set means 0, 3.33, 6.67, 6.67 -> mean 4.2, std 3.19.
   The std of a domain average is the std of the per-set domain averages (set k averages each
-  benchmark's set-k mean), which keeps the correlation between benchmarks that the paper's
-  M.Avg stds (smaller than independence would give) show.
+  benchmark's set-k mean), which keeps the correlation between benchmarks. It can give every C.Avg
+  std and 9 of the 14 M.Avg stds the paper prints, but not the rows where AIME's std is 3.19 (there
+  an equal-weight set average's std cannot fall below ~0.75, the paper prints 0.46-0.66). No
+  candidate gives all 14: a size-weighted set average reaches 2, formulas in the benchmark stds
+  alone reach at most 2 (tests/experiments/test_paper_numbers.py).
 """
 
 from __future__ import annotations

@@ -136,3 +136,105 @@ def test_paper_csvs_are_labelled_as_the_papers():
         frame = load_paper(name)
         assert frame["source"].str.startswith("paper (").all()
         assert len(frame) >= 4 and not frame.duplicated(["source", "method"]).any()
+
+
+# --- the std of a domain average (issue 18, defect 10) ---------------------------------------------
+PRINTED = 0.005  # stds are printed to 0.01
+EXPANDED = {"math": ("table8", "table11"), "chat": ("table9", "table12")}  # Tables 8-13 with a domain std
+AIME_3_19 = {
+    ("paper (Qwen2.5-7B)", "Base"),
+    ("paper (Qwen3-4B)", "Base"),
+    ("paper (Qwen3-4B)", "VNV"),
+    ("paper (Qwen3-4B)", "NVV"),
+    ("paper (Qwen3-4B)", "CARE-RL"),
+}
+
+
+def expanded_rows(domain: str) -> list[tuple[tuple[str, str], np.ndarray, float]]:
+    """(row key, printed benchmark stds, printed domain-average std) of every row of the domain's tables."""
+    cols, avg = m.DOMAIN_BENCHMARKS[domain], m.DOMAIN_AVG[domain]
+    return [
+        ((r["source"], r["method"]), np.array([r[c + " std"] for c in cols]), r[avg + " std"])
+        for table in EXPANDED[domain]
+        for r in load_paper(table).to_dict("records")
+    ]
+
+
+def attainable(stds: np.ndarray, weights: np.ndarray, slack: float = PRINTED) -> tuple[float, float]:
+    """The range of std(sum_b w_b x_b) over the sample sets, whatever the benchmarks' correlations, given
+    std(x_b) = stds[b] +- slack: by the triangle inequality, between max(0, largest term - the others) and
+    the sum of the terms (every value between is reached by some choice of the sets' deviations, leaving
+    aside that a benchmark's set means lie on its grid of 1/n_problems)."""
+    low, high = weights * (stds - slack), weights * (stds + slack)
+    top = int(np.argmax(weights * stds))
+    return max(0.0, low[top] - (high.sum() - high[top])), float(high.sum())
+
+
+def reaches(bounds: tuple[float, float], printed: float) -> bool:
+    """Whether a value in ``bounds`` prints as ``printed`` (to 0.01)."""
+    return bounds[0] <= printed + PRINTED and printed - PRINTED <= bounds[1]
+
+
+@given(st.lists(st.lists(st.floats(0, 100), min_size=3, max_size=3), min_size=4, max_size=4))
+def test_our_domain_average_std_obeys_the_bound(sets):
+    """metrics.average_stds (std over sample sets of the per-set average) lies in attainable()'s range,
+    so the range decides which paper cells our definition can give."""
+    by_benchmark = dict(zip(m.DOMAIN_BENCHMARKS["math"], np.array(sets).T.tolist(), strict=True))
+    stds = np.array([m.set_std(v) for v in by_benchmark.values()])
+    low, high = attainable(stds, np.full(3, 1 / 3), slack=0.0)
+    assert low - 1e-9 <= m.average_stds(by_benchmark)["M.Avg"] <= high + 1e-9
+
+
+def test_mavg_std_is_unreachable_in_five_cells_by_any_set_average():
+    """The std over sample sets of the per-set M.Avg -- ours, with any pairing of the sets, with ddof 0 or 1
+    -- cannot give the paper's M.Avg std where AIME's std is 3.19: AIME's deviations alone give 3.19/3,
+    and MATH's and GSM's (stds 0.5-0.6 and 0.2-0.4) cancel at most ~0.3 of it; the paper prints
+    0.46-0.66. Every other M.Avg cell (9 of 14) and every C.Avg cell (14 of 14) is attainable. A per-set
+    average weighted by benchmark size (500, 500, 30 problems) reaches only 2 M.Avg cells."""
+    thirds = np.full(3, 1 / 3)
+    for domain, unreachable in (("math", AIME_3_19), ("chat", set())):
+        misses = set()
+        for key, stds, printed in expanded_rows(domain):
+            bounds = attainable(stds, thirds)
+            if not reaches(bounds, printed):
+                misses.add(key)  # nor with the average's std at ddof 0 over benchmark stds at ddof 1:
+                assert not reaches(tuple(b * np.sqrt(3 / 4) for b in bounds), printed), key
+        assert misses == unreachable, domain
+    for key, stds, _ in expanded_rows("math"):
+        assert (stds[2] == 3.19) == (key in AIME_3_19)
+    by_size = np.array([500, 500, 30]) / 1030
+    assert sum(reaches(attainable(stds, by_size), p) for _, stds, p in expanded_rows("math")) == 2
+
+
+def test_no_function_of_the_benchmark_stds_gives_the_mavg_std():
+    """Qwen2.5-7B VNV has larger MATH and GSM stds than MGS (beyond rounding) and the same AIME std (1.67,
+    which on 30 problems is exactly 5/3: no other set of four solve counts rounds to it), yet a smaller
+    M.Avg std (0.58 vs 0.63). So no formula non-decreasing in each benchmark std reproduces both cells."""
+    rows = {key: (stds, printed) for key, stds, printed in expanded_rows("math")}
+    (vnv, vnv_avg), (mgs, mgs_avg) = rows[("paper (Qwen2.5-7B)", "VNV")], rows[("paper (Qwen2.5-7B)", "MGS")]
+    assert vnv[2] == mgs[2] == 1.67
+    assert (vnv[:2] - mgs[:2] > 2 * PRINTED).all() and mgs_avg - vnv_avg > 2 * PRINTED
+
+
+@pytest.mark.parametrize(
+    ("name", "formula", "math_cells"),
+    [
+        ("mean of the stds", lambda s: s.mean(), 0),
+        ("root mean square of the stds", lambda s: np.sqrt((s**2).mean()), 0),
+        ("independent benchmarks: sqrt(sum s^2) / 3", lambda s: np.sqrt((s**2).sum()) / 3, 0),
+        ("mean of the stds / sqrt(3)", lambda s: s.mean() / np.sqrt(3), 0),
+        ("root mean square / sqrt(4 sets)", lambda s: np.sqrt((s**2).mean()) / 2, 0),
+        ("pooled over 500, 500, 30 problems", lambda s: np.sqrt((499 * s[0] ** 2 + 499 * s[1] ** 2 + 29 * s[2] ** 2) / 1027), 2),
+    ],
+)  # fmt: skip
+def test_closed_forms_reproduce_almost_no_domain_std(name, formula, math_cells):
+    """Each candidate formula over the printed benchmark stds (+-0.005), against the printed M.Avg and C.Avg
+    stds (+-0.005): none reproduces more than 2 of 14 M.Avg cells or any C.Avg cell."""
+
+    def hits(domain: str) -> int:
+        return sum(
+            formula(stds - PRINTED) <= printed + PRINTED and printed - PRINTED <= formula(stds + PRINTED)
+            for _, stds, printed in expanded_rows(domain)
+        )
+
+    assert (hits("math"), hits("chat")) == (math_cells, 0), name
