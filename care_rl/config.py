@@ -113,6 +113,14 @@ class DacspSpec(Strict):
     backend: Literal["materialized", "factored"] = "factored"  # identical results, O(K(m+n)) memory
 
 
+class MopdSpec(Strict):
+    """MOPD's choice of teachers (care_rl.training.mopd.best_checkpoints): a later checkpoint replaces an
+    earlier one as a domain's teacher only if its held-out score is higher by more than ``tolerance``.
+    No default: it follows from the held-out set's size and the rewards' spread (see the profiles)."""
+
+    tolerance: float = Field(ge=0)
+
+
 class EvalSpec(Strict):
     samples_per_prompt: int = Field(4, gt=0)
     temperature: float = Field(1.0, gt=0)
@@ -168,6 +176,7 @@ class Profile(Strict):
     dapo: DapoSpec = DapoSpec()
     stages: dict[str, StageSpec]
     dacsp: DacspSpec = DacspSpec()
+    mopd: MopdSpec
     eval: EvalSpec
     judge: JudgeSpec
     eval_judges: list[JudgeSpec] = Field(default_factory=list)

@@ -12,14 +12,15 @@ order, the chat reward and when DACSP starts (with optional α/β overrides), or
 ``method_stages`` turns one into StageRuns.
 
 MOPD: after every RL stage, each domain trained so far takes its best checkpoint among the cascade's
-RL stages (held-out monitor scores, care_rl.training.mopd.best_checkpoints) as its teacher; the
-domains whose best is not the current stage have regressed, and a distillation stage (content-addressed
-like any stage: its key hashes its teachers' keys and its parent's) distils the current checkpoint
-towards their teachers before the next stage, which continues from it. With nothing regressed the
-cascade goes on as NVV/VNV would, sharing their cache. Decisions (the paper is silent): only domains
-already trained in the cascade are candidates (the base model is no teacher, an untrained domain has
-nothing to recover); the distillation also runs after the last stage, so the final checkpoint has its
-regressions recovered like every other.
+RL stages as its teacher (held-out monitor scores; a later checkpoint replaces an earlier one only if
+better by more than the profile's ``mopd.tolerance``, care_rl.training.mopd.best_checkpoints), and a
+distillation stage (content-addressed like any stage: its key hashes its teachers' keys and its
+parent's) distils the current checkpoint on every trained domain's prompts towards that domain's
+teacher before the next stage, which continues from it. When the current stage is every domain's
+teacher the cascade goes on as NVV/VNV would, sharing their cache. Decisions (the paper is silent):
+only domains already trained in the cascade are candidates (the base model is no teacher, an untrained
+domain has nothing to recover); the distillation also runs after the last stage, so the final
+checkpoint has its regressions recovered like every other.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pydantic import Field, model_validator
 
 from care_rl.config import ConfigError, Profile, Strict, cache_dir, read_yaml, validate
 from care_rl.training import distill, distributed
-from care_rl.training.mopd import regressed_teachers
+from care_rl.training.mopd import mopd_teachers
 from care_rl.training.stage import DISTILL, StageResult, StageRun, StageServices, load_done, run_stage
 
 DOMAIN_REWARDS = {"math": "math", "if": "if"}
@@ -263,9 +264,10 @@ def run_cascade(
                 {"stage_key": result.key, "scores": {d: scores[d] for d in trained if d in scores}}
             )
             checkpoints[result.key] = result
-            teachers = regressed_teachers(history)
+            teachers = mopd_teachers(history, profile.mopd.tolerance)
             if verbose:
-                print(f"{label} {run.name}: scores {scores}; regressed {sorted(teachers)}", flush=True)
+                named = {d: k[:12] for d, k in teachers.items()} or "this stage for every domain"
+                print(f"{label} {run.name}: scores {scores}; teachers {named}", flush=True)
             if teachers:
                 result = _run_or_reuse(
                     profile,

@@ -1,12 +1,14 @@
 """MOPD's distillation stage in the cascade, and the checkpoint scores that choose its teachers.
 
 A distillation stage is a stage like any other (same directory layout, DONE.json, content-addressed
-key): the student continues its parent's LoRA adapter and is distilled on-policy towards one teacher
-per regressed domain (care_rl.training.mopd.MopdTrainer) on that domain's training prompts. Decisions
-(the paper is silent): the stage's sampling length and learning rate come from the profile's stage
-settings of its domains (combined as for a mixed stage when there are several), one epoch over their
-prompts with one completion each (or the combined ``max_steps``); the DACSP basis bank passes through
-unchanged (a recovery step adds no capability directions); an interrupted distillation restarts.
+key): the student continues its parent's LoRA adapter and is distilled on-policy on the training
+prompts of every domain trained so far, each domain towards its own teacher checkpoint
+(care_rl.training.mopd.MopdTrainer); a teacher shared by several domains, such as the parent itself
+for the domains it leads, is loaded once. Decisions (the paper is silent): the stage's sampling length
+and learning rate come from the profile's stage settings of its domains (combined as for a mixed
+stage), one epoch over their prompts with one completion each (or the combined ``max_steps``); the
+DACSP basis bank passes through unchanged (a recovery step adds no capability directions); an
+interrupted distillation restarts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from transformers import PreTrainedModel
 
 from care_rl.atomic import write_text_atomic
 from care_rl.config import ConfigError, Profile
@@ -101,7 +105,8 @@ def run_distill_stage(
     key: str = "",
     services: StageServices | None = None,
 ) -> StageResult:
-    """Distil ``parent``'s checkpoint towards each domain's teacher checkpoint into ``out_dir``."""
+    """Distil ``parent``'s checkpoint towards each domain's teacher checkpoint into ``out_dir`` (a teacher
+    may be ``parent`` itself)."""
     if spec.trainer != DISTILL:
         raise ConfigError(f"stage {spec.name!r} is not a distillation stage (options.trainer != {DISTILL!r})")
     if parent is None:
@@ -117,9 +122,13 @@ def run_distill_stage(
 
     model, tokenizer = policy_with_adapter(profile, parent)
     prompts = [p for d in spec.domains for p in services.load_prompts(d, profile)]
+    loaded: dict[str, PreTrainedModel] = {}
+    for d in spec.domains:
+        if teachers[d].key not in loaded:
+            loaded[teachers[d].key] = load_teacher(profile, teachers[d].adapter_dir)
     trainer = MopdTrainer(
         model=model,
-        teachers={d: load_teacher(profile, teachers[d].adapter_dir) for d in spec.domains},
+        teachers={d: loaded[teachers[d].key] for d in spec.domains},
         args=mopd_config(profile, spec.stage_spec(profile), work),
         train_dataset=prompts_dataset(prompts),
         processing_class=tokenizer,

@@ -1,20 +1,27 @@
 """MOPD baseline (Nemotron-Cascade 2, Yang et al. 2026b): multi-domain on-policy distillation in a cascade.
 
-After each RL stage, the best checkpoint so far *per domain* becomes that domain's teacher, and the
-student (the latest checkpoint) is distilled on-policy towards its teachers before the next stage:
-the student samples completions of each domain's prompts and minimises the per-token reverse KL
-KL(pi_student || pi_teacher(domain)), exact over the vocabulary, on its own sampled tokens.
+After each RL stage, every domain trained so far takes its best checkpoint so far as its teacher, and
+the student (the latest checkpoint) is distilled on-policy on *every* such domain's prompts, each
+towards its own domain's teacher, before the next stage: the student samples completions and
+minimises the per-token reverse KL KL(pi_student || pi_teacher(domain)) on its own sampled tokens. A
+domain whose best checkpoint is the student itself is distilled towards the student's starting
+weights, which anchors it while the others are pulled back; when that holds for every domain the
+distillation would start and stay at KL 0 and is skipped.
 
-TRL's ``DistillationTrainer`` is exactly on-policy distillation (student generation, generalised JSD
-with ``beta=1.0`` = reverse KL, chunked over the vocabulary) for one teacher; :class:`MopdTrainer` routes
-each row to its domain's teacher. Teachers are LoRA checkpoints of the same base: each is loaded as the
-base with its adapter merged (:func:`load_teacher`), an ordinary frozen model.
+The reference, NVIDIA-NeMo/RL's MOPD (``OPDAdvantageEstimator``, ``adv_estimator: opd``), routes each
+sample to one teacher by its environment (here: its domain) and trains with a REINFORCE loss on the
+token advantage sg[log pi_teacher(y_t) - log pi_student(y_t)] of the sampled token, a token mean over
+the batch. TRL's ``DistillationTrainer`` at ``beta=1.0`` (reverse KL, exact over the vocabulary,
+chunked) has the same gradient in expectation over the sampled token and a lower variance
+(tests/training/test_mopd.py checks this); :class:`MopdTrainer` routes each row to its domain's
+teacher. Teachers are LoRA checkpoints of the same base: each is loaded as the base with its adapter
+merged (:func:`load_teacher`), an ordinary frozen model.
 
 Teacher selection (the paper is silent on the validation signal): a checkpoint's score for a domain is
 the interference monitor's held-out greedy reward at the end of its stage (``monitor/<domain>/reward``,
-the last such row of the stage's logs.jsonl, see :func:`stage_scores`); :func:`best_checkpoints` takes
-the best per domain, ties going to the later checkpoint. Domains whose best checkpoint is the student
-itself need no distillation (KL 0 at the start) and are left out of the distillation stage.
+the last such row of the stage's logs.jsonl, see :func:`stage_scores`). :func:`best_checkpoints` keeps
+the earlier checkpoint unless a later one scores higher by more than the profile's
+``mopd.tolerance``: a held-out set of a few prompts cannot tell smaller differences from noise.
 """
 
 from __future__ import annotations
@@ -38,12 +45,15 @@ MONITOR_PREFIX = "monitor/"
 MONITOR_SUFFIX = "/reward"
 
 
-def best_checkpoints(history: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Per domain, the stage key with the highest score; ties go to the later entry.
+def best_checkpoints(history: Sequence[Mapping[str, Any]], tolerance: float) -> dict[str, str]:
+    """Per domain, the teacher: the first scored checkpoint, replaced by a later one only if that one
+    scores higher by more than ``tolerance``.
 
     ``history`` lists checkpoints in cascade order as ``{"stage_key": str, "scores": {domain: float}}``;
     a domain missing from (or NaN in) an entry's scores is not a candidate there.
     """
+    if tolerance < 0:
+        raise ValueError(f"the teacher tolerance must be >= 0, got {tolerance}")
     best: dict[str, tuple[float, str]] = {}
     for i, entry in enumerate(history):
         key, scores = entry.get("stage_key"), entry.get("scores")
@@ -58,17 +68,19 @@ def best_checkpoints(history: Sequence[Mapping[str, Any]]) -> dict[str, str]:
                 )
             if score is None or math.isnan(float(score)):
                 continue
-            if domain not in best or float(score) >= best[domain][0]:
+            if domain not in best or float(score) > best[domain][0] + tolerance:
                 best[domain] = (float(score), key)
     return {domain: key for domain, (_, key) in sorted(best.items())}
 
 
-def regressed_teachers(history: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Teachers (domain -> stage key) of the domains whose best checkpoint is not the latest, ``history[-1]``."""
+def mopd_teachers(history: Sequence[Mapping[str, Any]], tolerance: float) -> dict[str, str]:
+    """The teacher (stage key) of every domain scored so far, or nothing when every teacher is the latest
+    checkpoint, ``history[-1]`` (the distillation would start and stay at KL 0)."""
     if not history:
         raise ValueError("teacher selection needs at least one scored checkpoint")
     current = history[-1]["stage_key"]
-    return {domain: key for domain, key in best_checkpoints(history).items() if key != current}
+    teachers = best_checkpoints(history, tolerance)
+    return teachers if any(key != current for key in teachers.values()) else {}
 
 
 def stage_scores(logs_jsonl: Path) -> dict[str, float]:
@@ -144,7 +156,8 @@ def _rows(inputs: dict[str, Any], keep: Tensor) -> dict[str, Any]:
 
 
 class MopdTrainer(DistillationTrainer):
-    """On-policy reverse-KL distillation with one teacher per domain (rows routed by their ``domain``)."""
+    """On-policy reverse-KL distillation with one teacher per domain (rows routed by their ``domain``;
+    domains may share a teacher model, which is then prepared once)."""
 
     def __init__(self, *args: Any, teachers: Mapping[str, PreTrainedModel], **kwargs: Any) -> None:
         if not teachers:
@@ -158,12 +171,11 @@ class MopdTrainer(DistillationTrainer):
             raise ConfigError(
                 f"MOPD distils with reverse KL: DistillationConfig.beta must be 1.0, got {self.beta}"
             )
-        self.teachers = {
-            d: self.teacher_model
-            if d == domains[0]
-            else self.accelerator.prepare_model(teachers[d], evaluation_mode=True)
-            for d in domains
-        }
+        prepared = {id(teachers[domains[0]]): self.teacher_model}  # a model shared by domains once
+        for d in domains[1:]:
+            if id(teachers[d]) not in prepared:
+                prepared[id(teachers[d])] = self.accelerator.prepare_model(teachers[d], evaluation_mode=True)
+        self.teachers = {d: prepared[id(teachers[d])] for d in domains}
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)

@@ -58,6 +58,15 @@ def test_out_of_range_value_rejected(tmp_path, smoke_dict):
         load_profile(str(_write(tmp_path, smoke_dict)))
 
 
+def test_mopd_tolerance_is_required_and_non_negative(tmp_path, smoke_dict):
+    del smoke_dict["mopd"]
+    with pytest.raises(ConfigError, match=r"mopd: Field required"):
+        load_profile(str(_write(tmp_path, smoke_dict)))
+    smoke_dict["mopd"] = {"tolerance": -0.1}
+    with pytest.raises(ConfigError, match=r"mopd\.tolerance"):
+        load_profile(str(_write(tmp_path, smoke_dict)))
+
+
 def test_unknown_domain_rejected(tmp_path, smoke_dict):
     smoke_dict["stages"]["code"] = smoke_dict["stages"]["math"]
     with pytest.raises(ConfigError, match="unknown domain"):

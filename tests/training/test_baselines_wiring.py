@@ -137,13 +137,15 @@ def _fake_stages(monkeypatch, scores: dict[str, dict[str, float]]) -> list[tuple
     return calls
 
 
-def test_mopd_distils_regressed_domains_towards_their_best(monkeypatch, short_profile, tmp_path) -> None:
+def test_mopd_distils_every_domain_towards_its_teacher(monkeypatch, short_profile, tmp_path) -> None:
+    """Tolerance 0.25 (smoke.yaml): a later checkpoint must beat a teacher by more than 0.25 to replace it."""
+    assert short_profile.mopd.tolerance == 0.25
     calls = _fake_stages(
         monkeypatch,
         {
             "if": {"if": 0.6, "chat": 0.9, "math": 0.9},  # chat/math untrained: not candidates yet
-            "chat": {"if": 0.4, "chat": 0.7, "math": 0.1},  # IF regressed -> distil towards stage 1
-            "math": {"if": 0.6, "chat": 0.6, "math": 0.8},  # IF ties stage 1 (later wins); chat regressed
+            "chat": {"if": 0.4, "chat": 0.7, "math": 0.1},  # IF regressed -> distil IF and chat
+            "math": {"if": 0.8, "chat": 0.6, "math": 0.8},  # IF +0.2 (within tolerance), chat regressed
         },
     )
     results = run_cascade(
@@ -153,21 +155,27 @@ def test_mopd_distils_regressed_domains_towards_their_best(monkeypatch, short_pr
         tmp_path,
         verbose=False,
     )
-    assert [c[0] for c in calls] == ["if", "chat", "mopd:if", "math", "mopd:chat"]
+    assert [c[0] for c in calls] == ["if", "chat", "mopd:if+chat", "math", "mopd:if+chat+math"]
     nvv = plan(short_profile, method_stages(load_method(method_path("nvv"))), tmp_path)
     k_if, k_chat = nvv[0].key, nvv[1].key  # MOPD shares NVV's prefix up to its first distillation
     assert calls[0][1] is None and calls[1][1] == k_if
-    assert calls[2][1:] == (k_chat, {"if": k_if})  # distils the chat checkpoint towards stage 1
+    assert calls[2][1:] == (k_chat, {"if": k_if, "chat": k_chat})  # chat stage anchors its own domain
     assert calls[3][1] == results[1].key  # the math stage continues the distilled checkpoint
     k_math = calls[4][1]
-    assert calls[4][2] == {"chat": k_chat} and k_math != nvv[2].key
+    assert calls[4][2] == {"if": k_if, "chat": k_chat, "math": k_math} and k_math != nvv[2].key
     assert [r.key for r in results] == [k_if, results[1].key, results[2].key]
     assert len({k_if, k_chat, k_math, results[1].key, results[2].key}) == 5
 
 
-def test_mopd_without_regression_is_the_plain_cascade(monkeypatch, short_profile, tmp_path) -> None:
-    rising = {"if": 0.5, "chat": 0.5, "math": 0.5}
-    calls = _fake_stages(monkeypatch, {"if": rising, "chat": rising, "math": rising})  # ties: later wins
+def test_mopd_is_the_plain_cascade_while_each_stage_leads_every_domain(
+    monkeypatch, short_profile, tmp_path
+) -> None:
+    rising = {  # every stage beats the earlier ones by 0.3 > tolerance on their domains
+        "if": {"if": 0.1},
+        "chat": {"if": 0.4, "chat": 0.2},
+        "math": {"if": 0.7, "chat": 0.5, "math": 0.3},
+    }
+    calls = _fake_stages(monkeypatch, rising)
     runs = method_stages(load_method(method_path("mopd")))
     results = run_cascade(short_profile, runs, StageServices(), tmp_path, verbose=False)
     assert [c[0] for c in calls] == ["if", "chat", "math"]
@@ -202,10 +210,11 @@ def test_mopd_inserts_a_real_distillation_stage(mopd_cascade, short_profile) -> 
 
     root, runs, (s1, final), trained, real_scores = mopd_cascade
     math_stage = plan(short_profile, runs, root)[1]  # no distillation after stage 1: planned key holds
-    assert trained == Counter({"if": 2, "math": 1})  # IF prompts again for the distillation
-    assert final.metrics["stage"] == "mopd:if" and load_done(final.dir) is not None
-    assert final.metrics["teachers"] == {"if": s1.key} and final.metrics["parent"] == math_stage.key
-    assert final.metrics["global_step"] == 1 and any("loss" in row for row in _logs(final))
+    assert trained == Counter({"if": 2, "math": 2})  # both domains' prompts again for the distillation
+    assert final.metrics["stage"] == "mopd:if+math" and load_done(final.dir) is not None
+    assert final.metrics["teachers"] == {"if": s1.key, "math": math_stage.key}
+    assert final.metrics["parent"] == math_stage.key
+    assert final.metrics["global_step"] == 2 and any("loss" in row for row in _logs(final))
     assert final.bank_path.read_bytes() == (math_stage.dir / "bank.safetensors").read_bytes()
     student = load_file(math_stage.dir / "adapter" / "adapter_model.safetensors")
     distilled = load_file(final.adapter_dir / "adapter_model.safetensors")
@@ -253,7 +262,10 @@ def test_checkpoint_scores_from_logs_equal_a_fresh_scoring(mopd_cascade, short_p
 
 def test_mopd_without_regression_reuses_the_cascade(mopd_cascade, short_profile, monkeypatch) -> None:
     root, runs, (s1, _), _, _ = mopd_cascade
-    monkeypatch.setattr(distill, "checkpoint_scores", lambda profile, run, result, services: {"if": 0.6})
+    scores = {"if": {"if": 0.1}, "math": {"if": 0.9, "math": 0.5}}  # the math stage leads IF by 0.8
+    monkeypatch.setattr(
+        distill, "checkpoint_scores", lambda profile, run, result, services: scores[run.domains[0]]
+    )
     trained = Counter()
     results = run_cascade(short_profile, runs, _services(trained), root, verbose=False)
     assert trained == Counter()  # both RL stages come from the cache, no distillation

@@ -1,4 +1,5 @@
-"""MOPD: teacher selection, and the per-domain reverse-KL distillation loss against brute force."""
+"""MOPD: teacher selection with a tolerance, and the per-domain reverse-KL distillation loss against brute
+force and against NeMo-RL's sampled-token estimator."""
 
 from __future__ import annotations
 
@@ -11,17 +12,46 @@ from datasets import Dataset
 
 from care_rl.config import DOMAINS
 from care_rl.training.dynamic_sampling import DOMAIN_KEY
-from care_rl.training.mopd import MopdTrainer, best_checkpoints, mopd_config, stage_scores
+from care_rl.training.mopd import MopdTrainer, best_checkpoints, mopd_config, mopd_teachers, stage_scores
+
+NVV = [  # IF -> Chat -> Math
+    {"stage_key": "s1-if", "scores": {"if": 0.6}},
+    {"stage_key": "s2-chat", "scores": {"if": 0.5, "chat": 0.7}},
+    {"stage_key": "s3-math", "scores": {"if": 0.8, "chat": 0.6, "math": 0.9}},
+]
 
 
 # --- teacher selection ---------------------------------------------------------------------------
-def test_best_checkpoint_per_domain_ties_to_the_later() -> None:
+def test_a_later_checkpoint_takes_over_only_beyond_the_tolerance() -> None:
+    assert best_checkpoints(NVV, tolerance=0.25) == {"chat": "s2-chat", "if": "s1-if", "math": "s3-math"}
+    assert best_checkpoints(NVV, tolerance=0.1)["if"] == "s3-math"  # 0.8 - 0.6 = 0.2 > 0.1
+    tie = [{"stage_key": "a", "scores": {"if": 0.5}}, {"stage_key": "b", "scores": {"if": 0.5}}]
+    assert best_checkpoints(tie, tolerance=0.0) == {"if": "a"}  # a tie is no improvement
+    with pytest.raises(ValueError, match="tolerance"):
+        best_checkpoints(NVV, tolerance=-0.1)
+
+
+def test_every_trained_domain_is_distilled_towards_its_teacher() -> None:
+    """The cpu run's case: after Math, chat scored 0.00025 below the chat stage. The distillation covers
+    every domain -- IF towards the IF stage, chat towards the chat stage, math towards the student's own
+    starting weights -- not the chat prompts alone."""
     history = [
-        {"stage_key": "s1-if", "scores": {"if": 0.6, "chat": 0.3, "math": 0.2}},
-        {"stage_key": "s2-chat", "scores": {"if": 0.5, "chat": 0.7, "math": 0.2}},
-        {"stage_key": "s3-math", "scores": {"if": 0.4, "chat": 0.6, "math": 0.9}},
+        {"stage_key": "s1-if", "scores": {"if": 0.5}},
+        {"stage_key": "s2-chat", "scores": {"if": 0.5, "chat": 0.18943}},
+        {"stage_key": "s3-math", "scores": {"if": 0.5, "chat": 0.18918, "math": 0.25}},
     ]
-    assert best_checkpoints(history) == {"chat": "s2-chat", "if": "s1-if", "math": "s3-math"}
+    assert mopd_teachers(history, tolerance=0.25) == {"if": "s1-if", "chat": "s2-chat", "math": "s3-math"}
+
+
+def test_no_distillation_when_the_latest_checkpoint_teaches_every_domain() -> None:
+    rising = [
+        {"stage_key": "s1-if", "scores": {"if": 0.25}},
+        {"stage_key": "s2-chat", "scores": {"if": 0.75, "chat": 0.5}},  # IF +0.5 > tolerance
+    ]
+    assert mopd_teachers(rising, tolerance=0.25) == {}
+    assert mopd_teachers(rising, tolerance=0.5) == {"if": "s1-if", "chat": "s2-chat"}  # +0.5 is not > 0.5
+    with pytest.raises(ValueError, match="at least one"):
+        mopd_teachers([], tolerance=0.25)
 
 
 def test_nan_and_missing_scores_are_not_candidates() -> None:
@@ -29,7 +59,7 @@ def test_nan_and_missing_scores_are_not_candidates() -> None:
         {"stage_key": "a", "scores": {"if": 0.9}},
         {"stage_key": "b", "scores": {"if": float("nan"), "math": 0.1}},
     ]
-    assert best_checkpoints(history) == {"if": "a", "math": "b"}
+    assert best_checkpoints(history, tolerance=0.0) == {"if": "a", "math": "b"}
 
 
 @pytest.mark.parametrize(
@@ -41,7 +71,7 @@ def test_nan_and_missing_scores_are_not_candidates() -> None:
 )
 def test_bad_history_is_named(entry: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        best_checkpoints([entry])
+        best_checkpoints([entry], tolerance=0.0)
 
 
 def test_stage_scores_reads_the_last_monitor_row(tmp_path: Path) -> None:
@@ -150,6 +180,7 @@ def test_zero_iff_teacher_equals_student(smoke_profile, tokenizer, models, tmp_p
     student, same, other = models
     batch = _batch(tokenizer)
     trainer = _trainer(smoke_profile, tokenizer, student, {"if": same, "math": same}, tmp_path)
+    assert trainer.teachers["if"] is trainer.teachers["math"]  # a shared teacher is prepared once
     loss, _, _ = trainer._compute_loss(student, batch, batch["num_items_in_batch"])
     assert abs(float(loss)) < 1e-5
     trainer = _trainer(smoke_profile, tokenizer, student, {"if": same, "math": other}, tmp_path)
@@ -189,3 +220,48 @@ def test_config_is_reverse_kl(smoke_profile, tmp_path: Path) -> None:
         and config.max_completion_length == smoke_profile.stages["math"].max_completion_length
     )
     assert config.learning_rate == smoke_profile.stages["math"].learning_rate
+
+
+def _logps(model, batch: dict) -> torch.Tensor:
+    """Log-probabilities over the vocabulary at each completion position, [B, T, V]."""
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    t = batch["completion_ids"].size(1)
+    return torch.log_softmax(model(input_ids=ids, attention_mask=attention).logits[:, -t - 1 : -1], -1)
+
+
+def test_gradient_is_nemo_rl_mopd_in_expectation(smoke_profile, tokenizer, models, tmp_path: Path) -> None:
+    """NeMo-RL's MOPD (OPDAdvantageEstimator + REINFORCE loss) minimises, per sampled token y_t,
+    -sg[log pT(y_t) - log pS(y_t)] * log pS(y_t), a token mean. Its expectation over y_t ~ pS(. | prefix)
+    is sum_v sg[pS(v) (log pS(v) - log pT(v))] * log pS(v), whose gradient equals the gradient of the
+    exact per-token reverse KL that TRL's DistillationTrainer minimises (the same prefixes, sampled by the
+    student, in both). Checked on the LoRA parameters, per-domain teachers included."""
+    student, same, other = models
+    teachers = {"if": other, "math": same}
+    trainer = _trainer(smoke_profile, tokenizer, student, teachers, tmp_path)
+    batch = _batch(tokenizer)
+    lora = [p for n, p in student.named_parameters() if "lora_" in n]
+
+    student.zero_grad()
+    loss, _, _ = trainer._compute_loss(student, batch, batch["num_items_in_batch"])
+    loss.backward()
+    trl_grad = [p.grad.clone() for p in lora]
+
+    student.zero_grad()
+    s_logp = _logps(student, batch)
+    sequence = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")
+    with torch.no_grad():
+        t_logp = torch.cat(
+            [
+                _logps(teachers[DOMAINS[int(d)]], {k: batch[k][row : row + 1] for k in sequence})
+                for row, d in enumerate(batch[DOMAIN_KEY])
+            ]
+        )
+    weight = (s_logp.exp() * (s_logp - t_logp)).detach()  # E over the sampled token of -advantage
+    mask = batch["completion_mask"].unsqueeze(-1)
+    expected_nemo = (weight * s_logp * mask).sum() / batch["num_items_in_batch"]
+    expected_nemo.backward()
+    for got, want in zip(trl_grad, (p.grad for p in lora), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-6)
+    assert any(float(g.abs().sum()) > 0 for g in trl_grad)
+    student.zero_grad()
