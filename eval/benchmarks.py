@@ -1,7 +1,13 @@
-"""The evaluation suite as data (paper Sec. 4.1): a benchmark is a name, a domain, the dataset the
-loaders know it by, a scorer and the metric it reports -- not a class hierarchy (as in lm-eval).
+"""The evaluation suite as data (paper Sec. 4.1): one table, one row per benchmark.
 
-Order is the paper's Table 2 column order (Math, Chat, IF).
+A row is everything the code knows about a benchmark: its name (CLI, results files), its table column
+(the paper's Table 2 abbreviation), its domain, the data set its items come from
+(``care_rl.data.eval_sets``: hub id, schema, row -> items), the scorer, the metric it reports and, for a
+judged benchmark, the judge prompt in eval/templates/. Every other list derives from this table: the
+domain averages' columns (experiments/metrics.py), the names a results file may use
+(experiments/results.py), the CLI's choices. Adding a benchmark is a data set spec and one row here.
+
+Row order is the paper's Table 2 column order (Math, Chat, IF).
 """
 
 from __future__ import annotations
@@ -9,52 +15,80 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from care_rl.config import ConfigError
+from care_rl.data.eval_sets import AIME2025, CW3, GSM8K, IFBENCH, IFEVAL, MATH500, RESEARCHQA, WILDBENCH
 from care_rl.data.records import Domain
-from eval import scorers
-from eval.scorers import Scorer
+from care_rl.data.spec import DatasetSpec
+from eval.scorers import (
+    Scorer,
+    score_cw3,
+    score_ifbench,
+    score_ifeval,
+    score_math,
+    score_researchqa,
+    score_wildbench,
+)
+
+MATH_METRIC = "accuracy (math-verify)"
+IF_METRIC = "prompt-level strict acc"
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """``loader`` is the dataset name for ``care_rl.data.loaders.load_eval``; ``template`` names the
-    judge prompt in eval/templates/ for judged benchmarks (None for verifiable ones)."""
+    """``aliases`` are further names a results file may give the benchmark (e.g. lm-eval task names)."""
 
     name: str
     label: str
     domain: Domain
-    loader: str
+    data: DatasetSpec
     scorer: Scorer
     metric: str
     template: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def loader(self) -> str:
+        """The data set's name, as ``care_rl.data.loaders.load_eval`` knows it."""
+        return self.data.name
 
 
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in (
-        Benchmark("math500", "MATH", "math", "math500", scorers.score_math, "accuracy (math-verify)"),
-        Benchmark("gsm8k", "GSM", "math", "gsm8k", scorers.score_math, "accuracy (math-verify)"),
-        Benchmark("aime", "AIME", "math", "aime2025", scorers.score_math, "accuracy (math-verify)"),
-        Benchmark("wildbench", "WB", "chat", "wildbench", scorers.score_wildbench, "WB-Score", "wildbench"),
-        Benchmark("cw3", "CW3", "chat", "cw3", scorers.score_cw3, "rubric score 0-100", "cw3"),
-        Benchmark(
-            "researchqa",
-            "RQA",
-            "chat",
-            "researchqa",
-            scorers.score_researchqa,
-            "rubric coverage",
-            "researchqa",
-        ),
-        Benchmark("ifbench", "IFB", "if", "ifbench", scorers.score_ifbench, "prompt-level strict acc"),
-        Benchmark("ifeval", "IFE", "if", "ifeval", scorers.score_ifeval, "prompt-level strict acc"),
-    )
+TABLE: tuple[Benchmark, ...] = (
+    Benchmark("math500", "MATH", "math", MATH500, score_math, MATH_METRIC),
+    Benchmark("gsm8k", "GSM", "math", GSM8K, score_math, MATH_METRIC),
+    Benchmark("aime", "AIME", "math", AIME2025, score_math, MATH_METRIC, aliases=("aime25",)),
+    Benchmark("wildbench", "WB", "chat", WILDBENCH, score_wildbench, "WB-Score", "wildbench"),
+    Benchmark("cw3", "CW3", "chat", CW3, score_cw3, "rubric score 0-100", "cw3"),
+    Benchmark("researchqa", "RQA", "chat", RESEARCHQA, score_researchqa, "rubric coverage", "researchqa"),
+    Benchmark("ifbench", "IFB", "if", IFBENCH, score_ifbench, IF_METRIC),
+    Benchmark("ifeval", "IFE", "if", IFEVAL, score_ifeval, IF_METRIC),
+)
+
+#: The judge-accuracy benchmarks of Table 6 (care_rl.data.judge_sets), name -> table column.
+JUDGE_BENCHMARKS: dict[str, str] = {
+    "rewardbench2": "RewardBench2",
+    "judgebench": "JudgeBench",
+    "rmbench": "RM-Bench",
 }
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in TABLE}
+
+
+def columns_by_domain() -> dict[Domain, tuple[str, ...]]:
+    """Each domain's table columns, domains and columns in table order."""
+    domains = dict.fromkeys(b.domain for b in TABLE)
+    return {d: tuple(b.label for b in TABLE if b.domain == d) for d in domains}
+
+
+def column_names() -> dict[str, str]:
+    """Every name a results file may use for a benchmark (its name, its data set's name, its aliases)
+    -> its table column; the judge-accuracy benchmarks included."""
+    names = {n: b.label for b in TABLE for n in (b.name, b.data.name, *b.aliases)}
+    return {**names, **JUDGE_BENCHMARKS}
 
 
 def select(names: list[str] | None) -> list[Benchmark]:
     """The named benchmarks (all eight when ``names`` is empty), failing on an unknown name."""
     if not names:
-        return list(BENCHMARKS.values())
+        return list(TABLE)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ConfigError(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")

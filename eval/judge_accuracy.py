@@ -37,9 +37,10 @@ import numpy as np
 
 from care_rl.data.records import JudgeItem
 from care_rl.pagrm.judge import PAGRMJudge
+from eval.benchmarks import JUDGE_BENCHMARKS
 
 Scorer = Callable[[list[str], list[str]], list[float | None]]  # (prompts, responses) -> scores
-BENCHMARKS = ("rewardbench2", "judgebench", "rmbench")
+BENCHMARKS = tuple(JUDGE_BENCHMARKS)
 
 
 @dataclass

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from care_rl.judges.base import JudgeBackend
+if TYPE_CHECKING:  # the judges package imports torch; scoring code only calls the backends it is given
+    from care_rl.judges.base import JudgeBackend
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RATING_SUFFIX = "_rating"  # <name>_rating.txt: the expected-rating variant of <name>.txt

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from care_rl.data.records import EvalItem
-from care_rl.judges.base import JudgeBackend
 from eval.judging import RatingPlan, Scored, judge_panel, render
 from eval.verifiers.ifbench import score_ifbench as verify_ifbench
 from eval.verifiers.ifeval import InstructionScores
 from eval.verifiers.ifeval import score_ifeval as verify_ifeval
 
+if TYPE_CHECKING:  # the judges package imports torch: a scorer table must stay cheap to import
+    from care_rl.judges.base import JudgeBackend
+
 Pair = tuple[EvalItem, str]
-Scorer = Callable[[Sequence[Pair], Sequence[JudgeBackend]], list[Scored]]
+Scorer = Callable[[Sequence[Pair], Sequence["JudgeBackend"]], list[Scored]]
 
 
 def _need(item: EvalItem, key: str) -> Any:

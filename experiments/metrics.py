@@ -1,7 +1,8 @@
 """The paper's metrics, defined once, checked against the paper's own numbers (tests/experiments).
 
 Scores are percentages. Column names are the paper's benchmark abbreviations (Table 2):
-MATH GSM AIME | WB CW3 RQA | IFB IFE, plus the judge-study columns of Table 6.
+MATH GSM AIME | WB CW3 RQA | IFB IFE, plus the judge-study columns of Table 6; both come from the
+benchmark table in eval/benchmarks.py.
 
 Definitions, and how each was pinned down from the paper's tables:
 - a domain average (M.Avg, C.Avg, IF Avg) is the mean of that domain's benchmarks;
@@ -28,15 +29,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from eval.benchmarks import JUDGE_BENCHMARKS, columns_by_domain
+
 Domain = str  # "math" | "chat" | "if", as care_rl.config.DOMAINS
 
-DOMAIN_BENCHMARKS: dict[Domain, tuple[str, ...]] = {
-    "math": ("MATH", "GSM", "AIME"),
-    "chat": ("WB", "CW3", "RQA"),
-    "if": ("IFB", "IFE"),
-}
+#: Each domain's benchmark columns, from the benchmark table (eval/benchmarks.py).
+DOMAIN_BENCHMARKS: dict[Domain, tuple[str, ...]] = columns_by_domain()
 BENCHMARK_COLUMNS: tuple[str, ...] = tuple(c for cols in DOMAIN_BENCHMARKS.values() for c in cols)
-JUDGE_COLUMNS: tuple[str, ...] = ("RewardBench2", "JudgeBench", "RM-Bench")
+JUDGE_COLUMNS: tuple[str, ...] = tuple(JUDGE_BENCHMARKS.values())
 DOMAIN_AVG: dict[Domain, str] = {"math": "M.Avg", "chat": "C.Avg", "if": "IF Avg"}
 TOTAL = "Total Avg"
 OOD = "OOD Change"

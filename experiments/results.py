@@ -23,25 +23,11 @@ from typing import Any
 
 import pandas as pd
 
+from eval.benchmarks import column_names
 from experiments.metrics import BENCHMARK_COLUMNS, JUDGE_COLUMNS
 
-#: dataset id (care_rl.data registries) -> table column
-BENCHMARK_IDS: dict[str, str] = {
-    "math500": "MATH",
-    "math": "MATH",
-    "gsm8k": "GSM",
-    "aime2025": "AIME",
-    "aime25": "AIME",
-    "aime": "AIME",
-    "wildbench": "WB",
-    "cw3": "CW3",
-    "researchqa": "RQA",
-    "ifbench": "IFB",
-    "ifeval": "IFE",
-    "rewardbench2": "RewardBench2",
-    "judgebench": "JudgeBench",
-    "rmbench": "RM-Bench",
-}
+#: every name a results file may give a benchmark (benchmark, data set, alias) -> table column
+BENCHMARK_IDS: dict[str, str] = column_names()
 _COLUMN_BY_NAME = {**BENCHMARK_IDS, **{c.lower(): c for c in (*BENCHMARK_COLUMNS, *JUDGE_COLUMNS)}}
 _SET_MEAN_KEYS = ("set_means", "per_set_means", "sample_set_means")
 _SCALES = {"fraction": 100.0, "percent": 1.0}

@@ -1,6 +1,8 @@
 """Evaluation benchmarks (paper Sec. 4.1): math (MATH-500, GSM8K, AIME 2025), chat (WildBench v2,
 Creative Writing v3, ResearchQA), IF (IFBench, IFEval). Each row becomes one ``EvalItem`` whose
-``reference`` holds what that benchmark's scorer needs.
+``reference`` holds what that benchmark's scorer needs. This module knows the data (where it lives, its
+schema, how a row becomes items); the benchmark built on each data set (table column, domain, scorer,
+metric) is one row of the table in eval/benchmarks.py.
 
 AIME: the paper trains on AIME 1983-2024, so AIME is evaluated on 2025 (math-ai/aime25, the set
 lm-eval's ``aime25`` task reads; ``problem``/``answer`` confirmed by that task, ``id`` from the card).
@@ -185,114 +187,123 @@ def _ifeval_like(benchmark: str):
 
 IFEVAL_COLUMNS = {"key": int, "prompt": str, "instruction_id_list": list, "kwargs": list}
 
-EVAL_SPECS = (
-    DatasetSpec(
-        name="math500",
-        kind="eval",
-        hub_id="HuggingFaceH4/MATH-500",
-        hub_split="test",
-        mini_file="math500.jsonl",
-        to_records=math500_to_records,
-        columns={
-            "problem": str,
-            "solution": str,
-            "answer": str,
-            "subject": str,
-            "level": int,
-            "unique_id": str,
-        },
-    ),
-    DatasetSpec(
-        name="gsm8k",
-        kind="eval",
-        hub_id="openai/gsm8k",
-        hub_config="main",
-        hub_split="test",
-        mini_file="gsm8k.jsonl",
-        to_records=gsm8k_to_records,
-        columns={"question": str, "answer": str},
-    ),
-    DatasetSpec(
-        name="aime2025",
-        kind="eval",
-        hub_id="math-ai/aime25",
-        hub_split="test",
-        mini_file="aime2025.jsonl",
-        to_records=aime2025_to_records,
-        columns={"problem": str, "answer": str, "id": str},
-    ),
-    DatasetSpec(
-        name="wildbench",
-        kind="eval",
-        hub_id="allenai/WildBench",
-        hub_config="v2",
-        hub_split="test",
-        mini_file="wildbench_v2.jsonl",
-        to_records=wildbench_to_records,
-        columns={
-            "id": str,
-            "session_id": str,
-            "conversation_input": list,
-            "references": dict,
-            "length": int,
-            "checklist": list,
-            "intent": str,
-            "primary_tag": str,
-            "secondary_tags": list,
-        },
-    ),
-    DatasetSpec(
-        name="cw3",
-        kind="eval",
-        hub_id="",
-        hub_split="",
-        mini_file="cw3",
-        to_records=cw3_to_records,
-        reader=cw3_rows,
-        columns={
-            "id": str,
-            "category": str,
-            "title": str,
-            "writing_prompt": str,
-            "seed_modifiers": list,
-            "criteria": list,
-            "negative_criteria": list,
-        },
-    ),
-    DatasetSpec(
-        name="researchqa",
-        kind="eval",
-        hub_id="realliyifei/ResearchQA",
-        hub_split="train",
-        hub_data_files="test.json",
-        mini_file="researchqa_test.json",
-        to_records=researchqa_to_records,
-        columns={
-            "id": str,
-            "general_domain": str,
-            "subdomain": str,
-            "field": str,
-            "query": str,
-            "date": str,
-            "rubric": list,
-        },
-    ),
-    DatasetSpec(
-        name="ifbench",
-        kind="eval",
-        hub_id="allenai/IFBench_test",
-        hub_split="train",
-        mini_file="ifbench_test.jsonl",
-        to_records=_ifeval_like("ifbench"),
-        columns=IFEVAL_COLUMNS,
-    ),
-    DatasetSpec(
-        name="ifeval",
-        kind="eval",
-        hub_id="google/IFEval",
-        hub_split="train",
-        mini_file="ifeval.jsonl",
-        to_records=_ifeval_like("ifeval"),
-        columns=IFEVAL_COLUMNS,
-    ),
+MATH500 = DatasetSpec(
+    name="math500",
+    kind="eval",
+    hub_id="HuggingFaceH4/MATH-500",
+    hub_split="test",
+    mini_file="math500.jsonl",
+    to_records=math500_to_records,
+    columns={
+        "problem": str,
+        "solution": str,
+        "answer": str,
+        "subject": str,
+        "level": int,
+        "unique_id": str,
+    },
 )
+
+GSM8K = DatasetSpec(
+    name="gsm8k",
+    kind="eval",
+    hub_id="openai/gsm8k",
+    hub_config="main",
+    hub_split="test",
+    mini_file="gsm8k.jsonl",
+    to_records=gsm8k_to_records,
+    columns={"question": str, "answer": str},
+)
+
+AIME2025 = DatasetSpec(
+    name="aime2025",
+    kind="eval",
+    hub_id="math-ai/aime25",
+    hub_split="test",
+    mini_file="aime2025.jsonl",
+    to_records=aime2025_to_records,
+    columns={"problem": str, "answer": str, "id": str},
+)
+
+WILDBENCH = DatasetSpec(
+    name="wildbench",
+    kind="eval",
+    hub_id="allenai/WildBench",
+    hub_config="v2",
+    hub_split="test",
+    mini_file="wildbench_v2.jsonl",
+    to_records=wildbench_to_records,
+    columns={
+        "id": str,
+        "session_id": str,
+        "conversation_input": list,
+        "references": dict,
+        "length": int,
+        "checklist": list,
+        "intent": str,
+        "primary_tag": str,
+        "secondary_tags": list,
+    },
+)
+
+CW3 = DatasetSpec(
+    name="cw3",
+    kind="eval",
+    hub_id="",
+    hub_split="",
+    mini_file="cw3",
+    to_records=cw3_to_records,
+    reader=cw3_rows,
+    columns={
+        "id": str,
+        "category": str,
+        "title": str,
+        "writing_prompt": str,
+        "seed_modifiers": list,
+        "criteria": list,
+        "negative_criteria": list,
+    },
+)
+
+RESEARCHQA = DatasetSpec(
+    name="researchqa",
+    kind="eval",
+    hub_id="realliyifei/ResearchQA",
+    hub_split="train",
+    hub_data_files="test.json",
+    mini_file="researchqa_test.json",
+    to_records=researchqa_to_records,
+    columns={
+        "id": str,
+        "general_domain": str,
+        "subdomain": str,
+        "field": str,
+        "query": str,
+        "date": str,
+        "rubric": list,
+    },
+)
+
+IFBENCH = DatasetSpec(
+    name="ifbench",
+    kind="eval",
+    hub_id="allenai/IFBench_test",
+    hub_split="train",
+    mini_file="ifbench_test.jsonl",
+    to_records=_ifeval_like("ifbench"),
+    columns=IFEVAL_COLUMNS,
+)
+
+IFEVAL = DatasetSpec(
+    name="ifeval",
+    kind="eval",
+    hub_id="google/IFEval",
+    hub_split="train",
+    mini_file="ifeval.jsonl",
+    to_records=_ifeval_like("ifeval"),
+    columns=IFEVAL_COLUMNS,
+)
+
+# The loaders' registry of evaluation datasets (care_rl.data.loaders); eval/benchmarks.py holds the
+# benchmarks built on them.
+EVAL_SPECS = (MATH500, GSM8K, AIME2025, WILDBENCH, CW3, RESEARCHQA, IFBENCH, IFEVAL)
