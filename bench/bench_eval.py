@@ -1,6 +1,6 @@
 """Evaluation speed, printed in one run (``python -m bench.bench_eval``):
 
-1. Generation throughput of our evaluator's sampler (``eval.avg_at_k.HFGenerator``) against lm-eval's HF
+1. Generation throughput of our evaluator's sampler (``eval.hf_generator.HFGenerator``) against lm-eval's HF
    backend (``HFLM.generate_until``) on the cpu profile's SmolLM2-135M-Instruct: the same 64
    chat-templated prompts, 64 new tokens, batch 64, one sample each. Tokens are counted as generated
    tokens up to EOS (ours: from the ids; lm-eval returns text, so its outputs are re-tokenised).
@@ -28,8 +28,8 @@ import time
 import torch
 
 from care_rl.models import load_policy
-from eval.avg_at_k import HFGenerator
 from eval.decontam import flag_contaminated
+from eval.hf_generator import HFGenerator
 from experiments.paths import load_named_profile
 
 TOPICS = ["a river", "a robot", "the moon", "a bakery", "a violin", "an old map", "a storm", "a garden"]

@@ -5,6 +5,11 @@
 ``--checkpoint base`` is the profile's policy; ``--adapter PATH`` puts a PEFT LoRA adapter on it. The
 checkpoint key (results folder name) is ``<profile>-<checkpoint>`` plus, with an adapter, a hash of the
 adapter's files, so retraining an adapter in place never reuses stale results.
+
+Everything a user can get wrong -- arguments, the profile, benchmark names, the adapter folder, judge
+endpoints -- is checked before torch or transformers are imported, and answered with one ``error:``
+line and exit status 2. Judgments that failed during the run (a judge went down) exit with status 1,
+saying how many and why; a rerun retries exactly those.
 """
 
 from __future__ import annotations
@@ -12,17 +17,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from care_rl.config import ConfigError, JudgeSpec, Profile, cache_dir
-from eval.avg_at_k import Generator, HFGenerator
 from eval.benchmarks import select
 from eval.checkpoint_eval import evaluate_suite, format_table
+from eval.judge_endpoints import check_judge_endpoints, judge_failure_report
 from eval.suite import build_suite, training_texts
 from experiments.paths import load_named_profile
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from eval.avg_at_k import Generator
+
+log = logging.getLogger("eval.run")  # not __name__: that is "__main__" under ``python -m``
 
 
 def adapter_digest(adapter: Path) -> str:
@@ -57,6 +67,7 @@ def build_generator(profile: Profile, adapter: Path | None) -> Generator:
             seed=spec.seed,
         )
     from care_rl.models import load_policy
+    from eval.hf_generator import HFGenerator
 
     model, tokenizer = load_policy(profile)
     if adapter is not None:
@@ -74,7 +85,7 @@ def judge_specs(profile: Profile) -> list[JudgeSpec]:
     return list(profile.eval_judges) or [profile.judge]
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--profile", default=None, help="profile name or YAML path (default: $CARE_RL_PROFILE or cpu)"
@@ -88,16 +99,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     parser.add_argument("--out", type=Path, default=None, help="results root (default: <cache>/eval)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return parser.parse_args(argv)
 
-    profile = load_named_profile(args.profile)
+
+def evaluate(profile: Profile, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Evaluate and print the table; returns the summary rows of the benchmarks asked for."""
     if args.adapter is not None and not args.adapter.is_dir():
         raise ConfigError(f"--adapter {args.adapter}: folder not found")
     benchmarks = select(args.benchmarks)
     key = checkpoint_key(profile, args.checkpoint, args.adapter)
     out_dir = (args.out or cache_dir() / "eval") / key
-
+    specs = judge_specs(profile)
+    judged = any(b.template is not None for b in benchmarks)
+    if judged:
+        check_judge_endpoints(specs)
     suite = build_suite(benchmarks, profile.data.source, profile.eval.cap, training_texts(profile))
     for entry in suite:
         log.info(
@@ -106,9 +121,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             len(entry.items),
             entry.n_lost_to_decontam,
         )
-    specs = judge_specs(profile)
     judges = []
-    if any(b.template is not None for b in benchmarks):
+    if judged:
         from care_rl.judges import build_backend
 
         judges = [build_backend(s, tokenizer_spec=profile.tokenizer or profile.policy) for s in specs]
@@ -125,8 +139,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     print(f"\n{key}  (avg@{profile.eval.samples_per_prompt}; results in {out_dir})")
     print(format_table({b.name: summary[b.name] for b in benchmarks}))
-    return summary
+    return {b.name: summary[b.name] for b in benchmarks}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)  # this command's own notes; libraries speak only when something is wrong
+    try:
+        profile = load_named_profile(args.profile)
+        failures = judge_failure_report(evaluate(profile, args), judge_specs(profile))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if failures:
+        print(f"error: {failures}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

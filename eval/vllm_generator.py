@@ -1,4 +1,4 @@
-"""vLLM sampling for the paper profiles (GPU), behind the same interface as ``HFGenerator``.
+"""vLLM sampling for the paper profiles (GPU), behind the same interface as ``eval.hf_generator.HFGenerator``.
 
 Written against vLLM's documented offline API: ``LLM(model=..., seed=..., enable_lora=...)``,
 ``LLM.generate(prompts, SamplingParams(n, temperature, top_p, max_tokens, seed), lora_request=...)``

@@ -17,7 +17,8 @@ from typing import Any
 
 from care_rl.config import Profile
 from eval.benchmarks import select
-from eval.checkpoint_eval import config_hash, evaluate_suite
+from eval.checkpoint_eval import JudgmentsFailed, config_hash, evaluate_suite
+from eval.judge_endpoints import check_judge_endpoints, judge_failure_report
 from eval.run import build_generator, judge_specs
 from eval.suite import SuiteEntry, build_suite, training_texts
 from experiments.provenance import TIMING, ComputePart, add_timing, read_timing
@@ -64,8 +65,8 @@ class Evaluator:
             h = config_hash(entry.benchmark, entry.items, self.profile.eval, self.specs)
             if not row or row.get("results_file") != f"{entry.benchmark.name}.{h}.jsonl":
                 return False
-            if row.get("n") != len(entry.items):
-                return False
+            if row.get("n") != len(entry.items) or row.get("n_judge_failed"):
+                return False  # a failed judgment is retried, never cached
         return True
 
     def _judge_panel(self, entries: Sequence[SuiteEntry]) -> list[Any]:
@@ -74,6 +75,7 @@ class Evaluator:
         if self._judges is None:
             from care_rl.judges import build_backend
 
+            check_judge_endpoints(self.specs)
             tok = self.profile.tokenizer or self.profile.policy
             self._judges = [build_backend(s, tokenizer_spec=tok) for s in self.specs]
         return self._judges
@@ -93,11 +95,12 @@ class Evaluator:
         self.calls += 1
         start = time.monotonic()
         try:
+            judges = self._judge_panel(entries)  # first: an unreachable judge fails before the model loads
             generator = build_generator(self.profile, adapter)
-            evaluate_suite(
+            summary = evaluate_suite(
                 entries,
                 generator,
-                self._judge_panel(entries),
+                judges,
                 self.specs,
                 self.profile.eval,
                 out,
@@ -106,6 +109,9 @@ class Evaluator:
             )
         finally:  # a crash keeps its finished batches (resumed later), so it keeps their time too
             add_timing(out / TIMING, time.monotonic() - start)
+        failures = judge_failure_report(summary, self.specs)
+        if failures:  # the results are kept; the failed judgments are retried by the next run
+            raise JudgmentsFailed(f"evaluation of {name} ({out}): {failures}")
         return out
 
     def compute(self, name: str) -> ComputePart:

@@ -10,7 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eval.avg_at_k import HFGenerator, avg_at_k
+from eval.avg_at_k import avg_at_k
+from eval.hf_generator import HFGenerator
 
 
 def test_avg_at_4_reproduces_the_papers_aime_cell():

@@ -83,3 +83,37 @@ def test_suite_writes_summary_and_config(entry, tmp_path):
         and config["eval"]["samples_per_prompt"] == 4
         and "gsm8k" in config["config_hashes"]
     )
+
+
+def test_corrupt_results_lines_are_warned_about_and_recomputed(entry, tmp_path, caplog):
+    clean = evaluate_benchmark(
+        entry, ScriptedGenerator(_reply), [], SPEC, tmp_path / "clean.jsonl", progress=False
+    )
+    path = tmp_path / "r.jsonl"
+    path.write_text((tmp_path / "clean.jsonl").read_text())
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][: len(lines[2]) // 2] + "\n"  # a truncated record
+    lines[5] = '{"no": "id"}\n'  # valid JSON, not a record
+    path.write_text("".join(lines))
+    rerun = ScriptedGenerator(_reply)
+    with caplog.at_level("WARNING"):
+        row = evaluate_benchmark(entry, rerun, [], SPEC, path, progress=False)
+    assert str(path) in caplog.text and "line(s) 3, 6" in caplog.text
+    assert len(rerun.calls) == 2  # the batches that held the two damaged records, nothing else
+    assert row == clean
+    assert sorted(path.read_text().splitlines()) == sorted(
+        (tmp_path / "clean.jsonl").read_text().splitlines()
+    )
+
+
+def test_unreadable_summary_and_config_are_warned_about_and_rebuilt(entry, tmp_path, caplog):
+    args = ([entry], ScriptedGenerator(_reply), [], [], SPEC, tmp_path, {"checkpoint": "x"}, False)
+    first = evaluate_suite(*args)
+    (tmp_path / "summary.json").write_text('{"gsm8k": {"mean": 1')
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe not json")
+    with caplog.at_level("WARNING"):
+        again = evaluate_suite(*args)
+    assert str(tmp_path / "summary.json") in caplog.text and str(tmp_path / "config.json") in caplog.text
+    assert again == first
+    assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(first))
+    assert "gsm8k" in json.loads((tmp_path / "config.json").read_text())["config_hashes"]
