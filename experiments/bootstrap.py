@@ -27,8 +27,13 @@ from experiments.paths import TABLES_DIR, load_named_profile
 from experiments.results import load_samples
 from experiments.tables import load_spec, write_table
 
-#: Table 2's baselines by result key (see experiments/tables/table2.yaml).
-BASELINES = ("base", "vnv/chat", "nvv/math", "naive_mixing", "mgs", "mopd/math")
+REFERENCE = "care_rl/math"  # the method under test: CARE-RL's final checkpoint
+
+
+def baselines() -> list[str]:
+    """What CARE-RL is compared with: every other row of Table 2 (experiments/tables/table2.yaml), by
+    result key, in the table's order."""
+    return [row.result for row in load_spec("table2").rows if row.result not in (None, REFERENCE)]
 
 
 def table2_labels() -> dict[str, str]:
@@ -158,8 +163,8 @@ def bootstrap_table(
 def main(argv: list[str] | None = None) -> int:
     """Write tables/bootstrap.{tex,csv}: CARE-RL vs. each baseline, from the checkpoints' per-sample files."""
     parser = argparse.ArgumentParser(prog="python -m experiments.bootstrap", description=main.__doc__)
-    parser.add_argument("--reference", default="care_rl/math", help="result key of the method under test")
-    parser.add_argument("--baselines", nargs="+", default=list(BASELINES))
+    parser.add_argument("--reference", default=REFERENCE, help="result key of the method under test")
+    parser.add_argument("--baselines", nargs="+", default=None, help="default: Table 2's other rows")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--results", type=Path, default=None, help="folder of <key>/summary.json checkpoints")
     parser.add_argument("--n-resamples", type=int, default=2000)
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = load_named_profile(args.profile, check_device=False)
         results = args.results or cache_dir() / "results" / profile.name
-        keys = [args.reference, *args.baselines]
+        keys = [args.reference, *(args.baselines or baselines())]
         samples = {k: load_samples(results / k / "summary.json") for k in keys}
         labels = table2_labels()
         table = bootstrap_table(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from care_rl.config import ConfigError
 from care_rl.training import distributed
-from care_rl.training.cascade import load_method, method_stages, plan, run_cascade
+from care_rl.training.cascade import run_cascade
+from care_rl.training.cascade_plan import check_order, load_method, method_stages, plan
 from experiments.paths import load_named_profile, method_path
 
 
@@ -33,17 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         profile = load_named_profile(args.profile)
+        method = load_method(method_path(args.method))
         order = [d.strip() for d in args.order.split(",")] if args.order else None
-        runs = method_stages(
-            load_method(method_path(args.method)), order, args.monitor_every, args.monitor_prompts
-        )
+        if order is not None:
+            check_order(method, order)  # a repeated or left-out domain is an error, not a shorter run
+        runs = method_stages(method, order, args.monitor_every, args.monitor_prompts)
         if args.plan:
             for stage in plan(profile, runs):
                 print(stage.describe())
             return 0
         results = run_cascade(profile, runs)
     except ConfigError as e:
-        parser.exit(2, f"error: {e}\n")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if distributed.is_main():  # every rank holds the same results; one list on stdout
         for result in results:
             print(result.dir)

@@ -24,7 +24,7 @@ import torch
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
-from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec
+from care_rl.config import DOMAINS, ConfigError
 from care_rl.training.dapo import DapoTrainer
 
 EPS = 1e-4
@@ -70,31 +70,6 @@ def per_domain_advantages(
         rows = torch.tensor([d == domain for d in domains], device=rewards.device)
         advantages[rows] = centred[rows] / (_nanstd(centred[rows]) + eps)
     return torch.nan_to_num(advantages, nan=0.0).to(rewards.dtype)
-
-
-def mixed_stage_spec(profile: Profile, domains: Sequence[str]) -> StageSpec:
-    """One stage for all domains at once, from the profile's per-domain stages (the paper is silent).
-
-    TRL needs one G and one length per run: the largest of the domains' (no domain is sampled shorter
-    or with fewer completions than in its cascade stage); the smallest learning rate (the safest for a
-    shared update); one step carries every domain's prompts (the sum of ``prompts_per_step``) and the run
-    takes as many steps as the cascade's stages together (-1, one epoch, if any stage is epoch-based),
-    so the mixed run sees the same prompts and compute as a cascade over the same domains.
-    """
-    missing = sorted(set(domains) - set(profile.stages))
-    if missing or not domains:
-        raise ConfigError(
-            f"profile {profile.name!r}: no stages.{missing or '<any>'} for a mixed stage of {domains}"
-        )
-    specs = [profile.stages[d] for d in domains]
-    steps = [s.max_steps for s in specs]
-    return StageSpec(
-        num_generations=max(s.num_generations for s in specs),
-        max_completion_length=max(s.max_completion_length for s in specs),
-        max_steps=-1 if -1 in steps else sum(steps),
-        learning_rate=min(s.learning_rate for s in specs),
-        prompts_per_step=sum(s.prompts_per_step for s in specs),
-    )
 
 
 class PerDomainScoring(GRPOTrainer):

@@ -15,7 +15,6 @@ Decisions (the paper is silent):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, model_validator
 
 from care_rl.atomic import write_text_atomic
-from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec, Strict
+from care_rl.config import ConfigError, Profile
 from care_rl.data.records import TrainPrompt
 from care_rl.revision import git_commit
 from care_rl.training import distributed
@@ -43,163 +41,27 @@ from care_rl.training.dapo import (
     with_overlong_punishment,
 )
 from care_rl.training.mgs import MgsTrainer
-from care_rl.training.mixing import NaiveMixingTrainer, mixed_stage_spec
+from care_rl.training.mixing import NaiveMixingTrainer
+from care_rl.training.stage_run import (
+    DISTILL,
+    DONE,
+    MIX_TRAINERS,
+    VERIFIABLE_REWARDS,
+    StageResult,
+    StageRun,
+    file_sha256,
+    heldout_prompts,
+    load_done,
+    train_prompts,
+)
 
 log = logging.getLogger(__name__)
 
 RewardFunc = Callable[..., list[float | None]]
-VERIFIABLE_REWARDS = ("math", "if")
-DONE = "DONE.json"
-# Fields that do not change this stage's weights, so they stay out of its cache key: the monitor
-# (greedy, draws no random numbers) and whether MOPD distils after the stage (the next stage's key
-# depends on a distillation through its parent key).
-UNKEYED_FIELDS = ("monitor_every", "monitor_prompts", "monitor_rewards", "distill_after")
-# RL trainers selected by ``StageRun.options["trainer"]`` (part of the cache key); "mopd" names a
-# distillation stage, run by care_rl.training.distill instead of run_stage.
-RL_TRAINERS: dict[str, type[DapoTrainer]] = {"naive-mixing": NaiveMixingTrainer, "mgs": MgsTrainer}
-DISTILL = "mopd"
-ARTEFACTS = (
-    "adapter/adapter_model.safetensors",
-    "bank.safetensors",
-    "logs.jsonl",
-    "metrics.json",
-    "config.yaml",
+# The RL trainers ``StageRun.options["trainer"]`` names (care_rl.training.stage_run.MIX_TRAINERS).
+RL_TRAINERS: dict[str, type[DapoTrainer]] = dict(
+    zip(MIX_TRAINERS, (NaiveMixingTrainer, MgsTrainer), strict=True)
 )
-
-
-class StageRun(Strict):
-    """What one stage trains: its domain(s), reward function names, DACSP settings, extra options.
-
-    ``rewards`` are names: "math" | "if" (verifiers) or a chat reward variant ("pagrm" | "direct" | ...)
-    built from the profile's judge. ``alpha``/``beta``/``tau`` default to the profile's ``dacsp``
-    values. ``monitor_rewards`` (domain -> reward name) turns on the interference monitor every
-    ``monitor_every`` steps. ``options["trainer"]`` picks a baseline trainer: "naive-mixing" | "mgs"
-    (RL on the mixed domains), or "mopd" for a distillation stage, which has no rewards and names its
-    teachers as ``options["teachers"]`` = {domain: stage key}. ``distill_after`` asks the cascade to
-    run MOPD's distillation after this stage (see care_rl.training.cascade).
-    """
-
-    domains: tuple[str, ...] = Field(min_length=1)
-    rewards: tuple[str, ...] = ()
-    dacsp: bool = False
-    alpha: float | None = Field(None, ge=0)
-    beta: float | None = Field(None, ge=0)
-    tau: float | None = Field(None, gt=0, le=1)
-    spec_from: str | None = None
-    monitor_every: int = Field(0, ge=0)
-    monitor_prompts: int = Field(4, gt=0)
-    monitor_rewards: dict[str, str] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)
-    distill_after: bool = False
-
-    @model_validator(mode="after")
-    def _known_domains(self) -> StageRun:
-        for d in (*self.domains, *self.monitor_rewards, *([self.spec_from] if self.spec_from else [])):
-            if d not in DOMAINS:
-                raise ValueError(f"unknown domain {d!r}; expected one of {list(DOMAINS)}")
-        return self
-
-    @model_validator(mode="after")
-    def _trainer_options(self) -> StageRun:
-        trainer = self.trainer
-        if trainer is not None and trainer not in (*RL_TRAINERS, DISTILL):
-            raise ValueError(f"options.trainer {trainer!r}: expected one of {[*RL_TRAINERS, DISTILL]}")
-        if trainer != DISTILL:
-            if not self.rewards:
-                raise ValueError(f"stage {self.name!r}: an RL stage needs at least one reward")
-            return self
-        teachers = self.options.get("teachers")
-        if not isinstance(teachers, dict) or sorted(teachers) != sorted(self.domains):
-            raise ValueError(
-                f"distillation stage {self.name!r}: options.teachers must map each of its domains "
-                f"{list(self.domains)} to a stage key, got {teachers!r}"
-            )
-        if self.rewards or self.dacsp or self.distill_after:
-            raise ValueError(
-                f"distillation stage {self.name!r} takes no rewards, DACSP or distill_after "
-                f"(got rewards={self.rewards}, dacsp={self.dacsp}, distill_after={self.distill_after})"
-            )
-        return self
-
-    @property
-    def trainer(self) -> str | None:
-        return self.options.get("trainer")
-
-    @property
-    def name(self) -> str:
-        prefix = f"{self.trainer}:" if self.trainer else ""
-        return prefix + "+".join(self.domains) + ("+dacsp" if self.dacsp else "")
-
-    def stage_spec(self, profile: Profile) -> StageSpec:
-        """The profile's stage settings: ``spec_from``'s or the domain's, or for several domains the
-        combined one-stage settings of :func:`care_rl.training.mixing.mixed_stage_spec`."""
-        if self.spec_from is None and len(self.domains) > 1:
-            return mixed_stage_spec(profile, self.domains)
-        domain = self.spec_from or self.domains[0]
-        if domain not in profile.stages:
-            raise ConfigError(
-                f"profile {profile.name!r} has no stages.{domain} (needed by stage {self.name!r})"
-            )
-        return profile.stages[domain]
-
-    def resolved(self, profile: Profile) -> dict[str, Any]:
-        """Every value this stage's weights depend on: the content that its cache key hashes.
-
-        The monitor settings are left out: greedy monitoring draws no random numbers and does not touch
-        the weights, so a stage trained with or without it is the same stage (only its logs differ);
-        so is ``distill_after``, which changes what follows the stage, not the stage.
-        """
-        uses_judge = any(r not in VERIFIABLE_REWARDS for r in self.rewards)
-        dacsp = profile.dacsp
-        return {
-            "stage": self.model_dump(mode="json", exclude=set(UNKEYED_FIELDS)),
-            "stage_spec": self.stage_spec(profile).model_dump(mode="json"),
-            "policy": profile.policy.model_dump(mode="json"),
-            "tokenizer": profile.tokenizer.model_dump(mode="json") if profile.tokenizer else None,
-            "generation_backend": profile.generation_backend,
-            "lora": profile.lora.model_dump(mode="json"),
-            "data": profile.data.model_dump(mode="json"),
-            "dapo": profile.dapo.model_dump(mode="json"),
-            "dacsp": {
-                "tau": self.tau if self.tau is not None else dacsp.tau,
-                "tol": dacsp.tol,
-                "backend": dacsp.backend,
-                "alpha": (self.alpha if self.alpha is not None else dacsp.alpha) if self.dacsp else None,
-                "beta": (self.beta if self.beta is not None else dacsp.beta) if self.dacsp else None,
-            },
-            "judge": profile.judge.model_dump(mode="json") if uses_judge else None,
-        }
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """A completed, checksummed stage directory."""
-
-    key: str
-    dir: Path
-    metrics: dict[str, Any]
-
-    @property
-    def adapter_dir(self) -> Path:
-        return self.dir / "adapter"
-
-    @property
-    def bank_path(self) -> Path:
-        return self.dir / "bank.safetensors"
-
-
-def _default_prompts(domain: str, profile: Profile) -> list[TrainPrompt]:
-    from care_rl.data.loaders import load_train
-
-    return load_train(domain, profile.data.source, profile.data.prompts_per_domain, profile.data.seed)
-
-
-def _default_heldout(domain: str, profile: Profile, k: int) -> list[TrainPrompt]:
-    """k validation prompts outside the domain's training prompts (care_rl.data.loaders.load_heldout)."""
-    from care_rl.data.loaders import load_heldout
-
-    data = profile.data
-    return load_heldout(domain, data.source, data.prompts_per_domain, k, data.seed)
 
 
 def build_reward(name: str, profile: Profile) -> RewardFunc:
@@ -225,8 +87,8 @@ def build_reward(name: str, profile: Profile) -> RewardFunc:
 class StageServices:
     """Where prompts and rewards come from, plus extra callbacks; tests swap in scripted ones."""
 
-    load_prompts: Callable[[str, Profile], list[TrainPrompt]] = _default_prompts
-    load_heldout: Callable[[str, Profile, int], list[TrainPrompt]] = _default_heldout
+    load_prompts: Callable[[str, Profile], list[TrainPrompt]] = train_prompts
+    load_heldout: Callable[[str, Profile, int], list[TrainPrompt]] = heldout_prompts
     build_reward: Callable[[str, Profile], RewardFunc] = build_reward
     callbacks: list[Any] = field(default_factory=list)
 
@@ -236,41 +98,12 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=float) + "\n" for r in rows)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _files(root: Path) -> list[Path]:
     return sorted(
         p
         for p in root.rglob("*")
         if p.is_file() and p.name != DONE and "work" not in p.relative_to(root).parts
     )
-
-
-def load_done(out_dir: Path) -> StageResult | None:
-    """The stage in ``out_dir`` if its DONE.json is valid and every checksum matches, else None."""
-    marker = out_dir / DONE
-    if not marker.is_file():
-        return None
-    try:
-        done = json.loads(marker.read_text())
-        files = done["files"]
-        for rel in ARTEFACTS:
-            if rel not in files:
-                raise ValueError(f"missing {rel}")
-        for rel, digest in files.items():
-            if file_sha256(out_dir / rel) != digest:
-                raise ValueError(f"checksum mismatch for {rel}")
-        metrics = json.loads((out_dir / "metrics.json").read_text())
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        log.warning("stage %s is corrupt (%s); it will be recomputed", out_dir, e)
-        return None
-    return StageResult(key=str(done.get("key", "")), dir=out_dir, metrics=metrics)
 
 
 def _clear_outputs(out_dir: Path) -> None:

@@ -142,12 +142,25 @@ def test_benchmark_without_any_scored_sample_leaves_the_row_blank(difficulty):
 
 def test_rows_carry_table2_labels(difficulty):
     """The companion table names methods as Table 2 does; a key without a label keeps its key."""
-    from experiments.bootstrap import BASELINES, table2_labels
+    from experiments.bootstrap import baselines, table2_labels
 
     labels = table2_labels()
     assert labels["care_rl/math"] == "CARE-RL" and labels["vnv/chat"] == "VNV"
-    assert set(BASELINES) <= set(labels)
+    assert set(baselines()) <= set(labels)
     rng = np.random.default_rng(4)
     samples = {k: synthetic(rng, difficulty, 0.0) for k in ("care_rl/math", "vnv/chat", "extra")}
     table = bootstrap_table(samples, "care_rl/math", n_resamples=10, labels=labels)
     assert list(table.index) == ["VNV", "extra"] and table.index.name == "CARE-RL vs."
+
+
+def test_baselines_are_table2s_other_rows(monkeypatch):
+    """A row added to Table 2 is a baseline of the bootstrap without a second list to edit."""
+    from experiments import bootstrap
+    from experiments.tables import RowSpec, load_spec
+
+    spec = load_spec("table2")
+    grown = spec.model_copy(update={"rows": [*spec.rows, RowSpec(label="New", result="new-method")]})
+    monkeypatch.setattr(bootstrap, "load_spec", lambda name: grown)
+    others = [row.result for row in spec.rows if row.result != bootstrap.REFERENCE]
+    assert bootstrap.baselines() == [*others, "new-method"]
+    assert bootstrap.REFERENCE in [row.result for row in spec.rows]

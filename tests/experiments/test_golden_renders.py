@@ -43,29 +43,33 @@ def plan(profile_name: str, root: Path) -> bytes:
     from care_rl.pagrm.templates import TEMPLATE_DIGEST
     from eval.checkpoint_eval import config_hash
     from experiments.paths import load_named_profile
-    from experiments.run import Runner, _study_uses_adapter
+    from experiments.plan import Planner, study_uses_adapter
+    from experiments.runconfig import RunDirs
 
     lines: list[str] = []
     saved = os.environ.get("CARE_RL_CACHE")
     os.environ["CARE_RL_CACHE"] = str(root)
     try:
-        runner = Runner(
-            load_named_profile(profile_name, check_device=False),
+        dirs = RunDirs(
             results=root / "results",
-            tables_out=root / "tables",
-            figures_out=root / "figures",
-            stages_root=root / "stages",
-            eval_root=root / "eval",
-            echo=lines.append,
+            tables=root / "tables",
+            figures=root / "figures",
+            stages=root / "stages",
+            evals=root / "eval",
         )
-        runner.run("all", plan_only=True)
-        jobs = runner.jobs([f"judge/{v}" for v in runner.table.judge.variants])
+        planner = Planner(load_named_profile(profile_name, check_device=False), dirs)
+        plan = planner.plan("all")
+        lines += plan.lines
+        jobs = planner.jobs([f"judge/{v}" for v in planner.table.judge.variants])
         for job in jobs:  # a row scored by an adapter not built yet has no content hash yet
-            pending = runner.adapter_todo is not None and _study_uses_adapter(job)
-            lines.append(f"judge study {job.key}: {'pending' if pending else runner._judge_path(job)[0]}")
-        ev = runner.evaluator
+            pending = plan.adapter is not None and study_uses_adapter(job.checkpoint)
+            assert job.checkpoint.variant is not None
+            lines.append(
+                f"judge study {job.key}: {'pending' if pending else planner.studies.path(job.checkpoint.variant)}"
+            )
+        ev = planner.evaluator
         for entry in ev.suite:  # the results file of each benchmark is named by this hash
-            h = config_hash(entry.benchmark, entry.items, runner.profile.eval, ev.specs)
+            h = config_hash(entry.benchmark, entry.items, planner.profile.eval, ev.specs)
             lines.append(f"eval config hash {entry.benchmark.name}: {h}")
     finally:
         if saved is None:

@@ -9,7 +9,8 @@ import yaml
 from care_rl.config import ConfigError, load_profile
 from experiments.judge_adapter import build_adapter, check_buildable, missing_adapter, uses_adapter
 from experiments.paths import PROFILES_DIR
-from experiments.run import Runner
+from experiments.run import run
+from experiments.runconfig import RunDirs
 
 
 def profile_with_adapter(tmp_path, source: str = "mini"):
@@ -29,14 +30,15 @@ def test_only_judge_rewards_read_the_adapter():
 def test_plan_lists_the_missing_adapter_then_build_makes_it(tmp_path):
     profile = profile_with_adapter(tmp_path)
     lines: list[str] = []
-    runner = Runner(
-        profile,
+    dirs = RunDirs(
         results=tmp_path / "r",
-        stages_root=tmp_path / "s",
-        eval_root=tmp_path / "e",
-        echo=lines.append,
+        tables=tmp_path / "t",
+        figures=tmp_path / "f",
+        stages=tmp_path / "s",
+        evals=tmp_path / "e",
     )
-    runner.run("ablation-components", plan_only=True)  # w/o PA-GRM (direct) and CARE-RL (pagrm) stages
+    # w/o PA-GRM (direct) and CARE-RL (pagrm) stages
+    run(profile, "ablation-components", dirs, plan_only=True, echo=lines.append)
     plan = "\n".join(lines)
     assert f"judge adapter: build {tmp_path / 'pagrm' / 'adapter'}" in plan
     assert not (tmp_path / "s").exists()  # planning trained nothing
@@ -46,13 +48,7 @@ def test_plan_lists_the_missing_adapter_then_build_makes_it(tmp_path):
     assert (tmp_path / "pagrm" / "traces.jsonl").stat().st_size > 0
     assert missing_adapter(profile) is None
     lines.clear()
-    Runner(
-        profile,
-        results=tmp_path / "r",
-        stages_root=tmp_path / "s",
-        eval_root=tmp_path / "e",
-        echo=lines.append,
-    ).run("ablation-components", plan_only=True)
+    run(profile, "ablation-components", dirs, plan_only=True, echo=lines.append)
     assert "judge adapter: build" not in "\n".join(lines)
 
 

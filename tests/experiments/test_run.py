@@ -12,8 +12,10 @@ import yaml
 from care_rl.config import ConfigError, load_profile
 from experiments import checkpoints as ck
 from experiments.paths import PROFILES_DIR
-from experiments.run import TABLES, Runner, expand, main, required_keys, table_keys
-from experiments.runconfig import load_runner_config
+from experiments.plan import TABLES, Planner, expand, required_keys, table_keys
+from experiments.produce import Producer
+from experiments.run import main, run
+from experiments.runconfig import RunDirs, load_runner_config
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +31,13 @@ def lean_profile(tmp_path_factory):
     return load_profile(str(path))
 
 
-def runner(profile, root: Path, **kw) -> Runner:
-    return Runner(
-        profile,
+def dirs(root: Path) -> RunDirs:
+    return RunDirs(
         results=root / "results",
-        tables_out=root / "tables",
-        figures_out=root / "figures",
-        stages_root=root / "cache" / "stages",
-        eval_root=root / "cache" / "eval",
-        **kw,
+        tables=root / "tables",
+        figures=root / "figures",
+        stages=root / "cache" / "stages",
+        evals=root / "cache" / "eval",
     )
 
 
@@ -90,17 +90,17 @@ def test_targets_expand():
 
 def test_unknown_method_fails_naming_it(smoke_profile, tmp_path):
     with pytest.raises(ConfigError, match="unknown method 'no-such-method'"):
-        runner(smoke_profile, tmp_path).cascade("no-such-method")
+        Planner(smoke_profile, dirs(tmp_path)).cascade("no-such-method")
 
 
 def test_stage_without_that_domain_fails(smoke_profile, tmp_path):
     with pytest.raises(ConfigError, match="has no 'chat' stage"):
-        runner(smoke_profile, tmp_path).cascade("math-only").index("chat")
+        Planner(smoke_profile, dirs(tmp_path)).cascade("math-only").index("chat")
 
 
 def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     lines: list[str] = []
-    paths = runner(lean_profile, tmp_path, echo=lines.append).run("stagewise")
+    paths = run(lean_profile, "stagewise", dirs(tmp_path), echo=lines.append)
     out = "\n".join(lines)
     assert "plan: stagewise" in out and "estimate:" in out
     assert out.index("plan:") < out.index("train:")  # the plan comes before any compute
@@ -135,9 +135,7 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "build_generator", forbidden)
     before = tex.read_bytes()
     lines.clear()
-    again = runner(lean_profile, tmp_path, echo=lines.append)
-    again.run("stagewise")
-    assert again.evaluator.calls == 0
+    run(lean_profile, "stagewise", dirs(tmp_path), echo=lines.append)
     assert "0 to train" in "\n".join(lines) and "0 to evaluate" in "\n".join(lines)
     assert tex.read_bytes() == before
     # a re-render names the same compute, and its own (short) wall time beside it
@@ -151,9 +149,9 @@ def test_surgery_reconstructs_the_initial_adapter(lean_profile, tmp_path):
     moves each A entry by ~1e-3, far less than the entries themselves."""
     from experiments.adapter_surgery import initial_adapter, read_adapter
 
-    r = runner(lean_profile, tmp_path)
-    first = r.train(r.cascade("if-only"))[0]
-    init, trained = initial_adapter(lean_profile), read_adapter(first / "adapter")
+    planner = Planner(lean_profile, dirs(tmp_path))
+    first = Producer(planner).train(planner.cascade("if-only"))[0].checkpoint
+    init, trained = initial_adapter(lean_profile), read_adapter(first.adapter_dir)
     assert set(init) == set(trained)
     a = next(k for k in init if "lora_A" in k)
     assert (trained[a] - init[a]).abs().max() < 0.01 < init[a].abs().max()
@@ -162,7 +160,7 @@ def test_surgery_reconstructs_the_initial_adapter(lean_profile, tmp_path):
 @pytest.mark.slow
 def test_all_targets_smoke(lean_profile, tmp_path):
     """make all PROFILE=smoke, in tmp dirs: every table and figure (minutes on a shared 2-core CPU)."""
-    paths = runner(lean_profile, tmp_path).run("all")
+    paths = run(lean_profile, "all", dirs(tmp_path))
     names = {p.name for p in paths}
     assert {f"{t}.tex" for t in TABLES} <= names
     assert {"stagewise.pdf", "surgery.pdf", "rewards.pdf", "bootstrap.tex"} <= names
@@ -170,18 +168,19 @@ def test_all_targets_smoke(lean_profile, tmp_path):
 
 def test_compute_of_a_distilled_checkpoint_names_its_rl_stage_too(smoke_profile, tmp_path):
     """MOPD's checkpoint after a stage can be a distillation stage: its compute is that stage *and* the
-    RL stage it continued (a Table 2 re-render once listed only the distillation, labelled 'math')."""
-    from experiments.run import Cascade
+    RL stage it continued, as the cascade reports them (a Table 2 re-render once listed only the
+    distillation, labelled 'math')."""
+    from care_rl.training.cascade import CascadeStep
+    from care_rl.training.stage_run import StageResult
 
-    r = runner(smoke_profile, tmp_path)
-    stages = r.cascade("mopd").stages
-    rl, distilled = tmp_path / "cache" / "stages" / "rl-key", tmp_path / "cache" / "stages" / "mopd-key"
-    for d, metrics in (
-        (rl, {"wall_time_s": 30.0, "commit": "a", "stage": "math"}),
-        (distilled, {"wall_time_s": 5.0, "commit": "b", "stage": "mopd:chat", "parent": "rl-key"}),
-    ):
-        d.mkdir(parents=True)
-        (d / "metrics.json").write_text(json.dumps(metrics))
-    cascade = Cascade("mopd", None, stages[:1], dirs=[distilled])
-    parts = {p.name: p.wall_time_s for p in r._stage_parts(cascade, 1)}
-    assert parts == {f"stage rl-key ({stages[0].run.name})": 30.0, "stage mopd-key (mopd:chat)": 5.0}
+    planner = Planner(smoke_profile, dirs(tmp_path))
+    cascade = planner.cascade("mopd")
+    first = cascade.stages[0].run.name
+    rl = StageResult("rl-key", tmp_path / "rl-key", {"wall_time_s": 30.0, "commit": "a", "stage": first})
+    distilled = StageResult(
+        "mopd-key", tmp_path / "mopd-key", {"wall_time_s": 5.0, "commit": "b", "stage": "mopd:if"}
+    )
+    producer = Producer(planner)
+    producer.trained["mopd", None] = [CascadeStep((rl, distilled))]
+    parts = {p.name: p.wall_time_s for p in producer.stage_parts(cascade, 1)}
+    assert parts == {f"stage rl-key ({first})": 30.0, "stage mopd-key (mopd:if)": 5.0}

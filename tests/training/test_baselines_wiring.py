@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from care_rl.config import ConfigError
 from care_rl.training import cascade, distill
-from care_rl.training.cascade import MethodSpec, load_method, method_stages, plan, run_cascade, stage_key
-from care_rl.training.mixing import mixed_stage_spec
+from care_rl.training.cascade import plan, run_cascade, stage_key
+from care_rl.training.cascade_plan import MOPD_MONITOR_EVERY, MethodSpec, load_method, method_stages
 from care_rl.training.stage import StageResult, StageRun, StageServices, load_done, monitor_settings
+from care_rl.training.stage_run import mixed_stage_spec
 from experiments.paths import method_path
 from tests.training.conftest import fake_prompts, hashed_reward
 
@@ -71,7 +72,7 @@ def test_mopd_stages_share_the_cascade_cache_and_monitor() -> None:
         method_stages(load_method(method_path("mopd"))),
         method_stages(load_method(method_path("nvv"))),
     )
-    assert all(r.distill_after and r.monitor_every == cascade.MOPD_MONITOR_EVERY for r in mopd)
+    assert all(r.distill_after and r.monitor_every == MOPD_MONITOR_EVERY for r in mopd)
     assert mopd[1].monitor_rewards == {"if": "if", "chat": "direct", "math": "math"}
     assert method_stages(load_method(method_path("mopd")), monitor_every=3)[0].monitor_every == 3
     assert [

@@ -9,7 +9,8 @@ import pytest
 from transformers import TrainerCallback
 
 from care_rl.config import ConfigError
-from care_rl.training.cascade import load_method, method_stages, plan, run_cascade, stage_key
+from care_rl.training.cascade import plan, run_cascade, stage_key
+from care_rl.training.cascade_plan import load_method, method_stages
 from care_rl.training.stage import StageRun, StageServices, load_done
 from experiments.paths import method_path
 from tests.training.conftest import fake_prompts, hashed_reward

@@ -140,7 +140,7 @@ def test_mgs_trainer_step_on_a_mixed_batch(smoke_profile, tmp_path) -> None:
     from care_rl.models import load_policy, lora_config
     from care_rl.training.dapo import dapo_config
     from care_rl.training.mgs import MgsTrainer
-    from care_rl.training.mixing import mixed_stage_spec
+    from care_rl.training.stage_run import mixed_stage_spec
 
     profile = smoke_profile.model_copy(
         update={"dapo": smoke_profile.dapo.model_copy(update={"mask_truncated_completions": False})}

@@ -101,7 +101,7 @@ def test_properties(groups: list[tuple[str, list[float]]]) -> None:
 
 def test_mixed_stage_spec_covers_every_domain(smoke_profile) -> None:
     from care_rl.config import ConfigError
-    from care_rl.training.mixing import mixed_stage_spec
+    from care_rl.training.stage_run import mixed_stage_spec
 
     spec = mixed_stage_spec(smoke_profile, ["if", "chat", "math"])
     stages = [smoke_profile.stages[d] for d in ("if", "chat", "math")]

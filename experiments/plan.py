@@ -1,0 +1,289 @@
+"""What a target needs, before any compute: the result keys its tables read, the cascades and stages
+behind them (cached or to train), the checkpoints to evaluate, the judge studies, and the cost.
+
+A target expands to tables, figures, the bootstrap or the order sweep (``expand``); their table specs
+name result keys; each key resolves to a checkpoint (experiments.checkpoints), and a checkpoint of a
+method to a stage of its cascade (care_rl.training.cascade_plan). The ``Plan`` is printed before
+anything trains; experiments.produce then makes what it lists.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from care_rl.config import ConfigError, Profile
+from care_rl.data.records import JudgeItem
+from care_rl.training.cascade_plan import PlannedStage, check_heldout, load_method, method_stages, plan
+from care_rl.training.stage_run import heldout_prompts
+from experiments import checkpoints as ck
+from experiments.adapter_surgery import edit_name
+from experiments.bootstrap import REFERENCE, baselines
+from experiments.evaluation import Evaluator
+from experiments.judge_adapter import check_buildable, missing_adapter, uses_adapter
+from experiments.judge_study import result_path, study_items
+from experiments.paths import method_path
+from experiments.runconfig import ProfileSettings, RunDirs, load_runner_config
+from experiments.tables import load_spec
+
+TABLES = [f"table{i}" for i in range(2, 15)]
+ALIASES = {
+    "ood": ["table3"],
+    "stagewise": ["table4"],
+    "ablation-components": ["table5"],
+    "judge-accuracy": ["table6"],
+    "ablation-dacsp": ["table7"],
+    "surgery": ["table14"],
+}
+SPECIAL = ("tables-expanded", "figures", "bootstrap", "order-sweep", "all")
+# a table's own figure, drawn whenever the table is: Table 4's stage-wise curves, Table 14's surgery bars
+FIGURE_TABLES = {"table4": "stagewise", "table14": "surgery"}
+REWARD_CURVE_METHOD = "care-rl"  # reward curves and DACSP energy: the CARE-RL cascade's stages
+
+
+@dataclass
+class Work:
+    tables: list[str] = field(default_factory=list)
+    figures: bool = False
+    bootstrap: bool = False
+    order_sweep: bool = False
+
+
+def expand(target: str, settings: ProfileSettings) -> Work:
+    """What a target builds."""
+    if target in TABLES:
+        return Work(tables=[target])
+    if target in ALIASES:
+        return Work(tables=ALIASES[target])
+    if target == "tables-expanded":
+        return Work(tables=list(settings.expanded))
+    if target == "figures":
+        return Work(figures=True)
+    if target == "bootstrap":
+        return Work(bootstrap=True)
+    if target == "order-sweep":
+        return Work(order_sweep=True)
+    if target == "all":
+        return Work(tables=list(TABLES), figures=True, bootstrap=True)
+    known = [*TABLES, *ALIASES, *SPECIAL]
+    raise ConfigError(f"unknown target {target!r}; known targets: {known}")
+
+
+def table_keys(name: str) -> list[str]:
+    """Every result key table ``name`` reads (its rows, and the checkpoints Reg. compares against)."""
+    keys: list[str] = []
+    for row in load_spec(name).rows:
+        keys += [row.result] if row.result else list((row.domain_results or {}).values())
+        keys += list((row.reg_after or {}).values())
+    return keys
+
+
+def required_keys(work: Work) -> list[str]:
+    keys = [k for t in work.tables for k in table_keys(t)]
+    if work.figures:
+        keys += [k for t in FIGURE_TABLES for k in table_keys(t)]
+    if work.bootstrap:
+        keys += [REFERENCE, *baselines()]
+    return list(dict.fromkeys(keys))
+
+
+@dataclass
+class Cascade:
+    """One method in one domain order: its planned stages."""
+
+    method: str
+    order: tuple[str, ...] | None
+    stages: list[PlannedStage]
+
+    def index(self, stage: str | None) -> int:
+        domains = [s.run.domains for s in self.stages]
+        if stage is None:
+            return len(domains) - 1
+        for i, ds in enumerate(domains):
+            if stage in ds:
+                return i
+        raise ConfigError(f"method {self.method!r} has no {stage!r} stage (its stages train {domains})")
+
+    @property
+    def label(self) -> str:
+        return self.method + (f" ({'-'.join(self.order)})" if self.order else "")
+
+
+@dataclass
+class Job:
+    """One result key to produce: which checkpoint and where its evaluation is cached. ``eval_name``
+    of a stage is the planned checkpoint's; training can change it (a between-stage step)."""
+
+    key: str
+    checkpoint: ck.Checkpoint
+    cascade: Cascade | None = None
+    stage: int = -1
+    eval_name: str = ""
+
+
+def study_uses_adapter(checkpoint: ck.Checkpoint) -> bool:
+    """Table 6 rows on the profile's judge read its adapter, except Direct (the untrained judge) and
+    PA-GRM-DS (a different, stronger judge); see experiments.judge_study.judge_for."""
+    return checkpoint.variant not in ("direct", "pagrm_ds")
+
+
+class JudgeStudies:
+    """Table 6's judge-study rows of one profile: their items and where each row's result is cached."""
+
+    def __init__(self, profile: Profile, settings: ProfileSettings, root: Path) -> None:
+        self.profile, self.settings, self.root = profile, settings, root
+
+    @cached_property
+    def items(self) -> dict[str, list[JudgeItem]]:
+        return study_items(self.profile, self.settings.judge_items, self.settings.judge_seed)
+
+    def path(self, variant: str) -> Path:
+        return result_path(self.root, self.profile, variant, self.settings.judge_ds, self.items)
+
+
+@dataclass
+class Plan:
+    """Everything a target will produce, what is cached, and the estimated cost."""
+
+    target: str
+    work: Work
+    jobs: list[Job]
+    sweep: list[Job]
+    cascades: list[Cascade]
+    adapter: Path | None  # the judge LoRA to build before any stage needs it
+    missing: list[str]  # result keys this profile cannot produce, and why
+    lines: list[str] = field(default_factory=list)
+
+
+class Planner:
+    """Resolves a target's result keys into cascades, evaluations and judge studies, and prints the plan."""
+
+    def __init__(self, profile: Profile, dirs: RunDirs | None = None) -> None:
+        config = load_runner_config()
+        self.profile = profile
+        self.settings = config.for_profile(profile.name)
+        self.sweep_methods = config.order_sweep.methods
+        self.dirs = dirs or RunDirs.of(profile.name, self.settings)
+        self.evaluator = Evaluator(profile, self.dirs.evals, progress=True)  # a bar per benchmark
+        self.studies = JudgeStudies(profile, self.settings, self.dirs.evals / "judge")
+        self.table = ck.load_table()
+        self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
+        self.missing: list[str] = []
+
+    def cascade(self, method: str, order: tuple[str, ...] | None = None) -> Cascade:
+        if (method, order) not in self.cascades:
+            runs = method_stages(load_method(method_path(method)), list(order) if order else None)
+            check_heldout(self.profile, runs, heldout_prompts)
+            stages = plan(self.profile, runs, self.dirs.stages)
+            self.cascades[method, order] = Cascade(method, order, stages)
+        return self.cascades[method, order]
+
+    def job(self, key: str, checkpoint: ck.Checkpoint, order: tuple[str, ...] | None = None) -> Job:
+        job = Job(key, checkpoint)
+        if checkpoint.kind in ("stage", "surgery"):
+            assert checkpoint.method is not None
+            job.cascade = self.cascade(checkpoint.method, order)
+            job.stage = job.cascade.index(checkpoint.stage)
+            stage_key = job.cascade.stages[job.stage].key
+            job.eval_name = f"stage-{stage_key}"
+            if checkpoint.kind == "surgery":
+                assert checkpoint.edit is not None
+                tau = self.profile.dacsp.tau
+                job.eval_name = edit_name(stage_key, checkpoint.edit, tau, self.settings.surgery_seed)
+        elif checkpoint.kind == "base":
+            job.eval_name = "base"
+        return job
+
+    def jobs(self, keys: Sequence[str]) -> list[Job]:
+        jobs = []
+        for key in keys:
+            c = ck.resolve(key, self.table)
+            if c.kind == "judge" and c.variant == "pagrm_ds" and self.settings.judge_ds is None:
+                self.missing.append(
+                    f"{key}: no judge_ds for profile {self.profile.name!r} (experiments/runner.yaml)"
+                )
+                continue
+            jobs.append(self.job(key, c))
+        return jobs
+
+    def sweep_jobs(self) -> list[Job]:
+        jobs = []
+        for method in self.sweep_methods:
+            base_order = load_method(method_path(method)).order
+            for order in itertools.permutations(base_order):
+                key = f"order/{method}/{'-'.join(order)}"
+                jobs.append(self.job(key, ck.Checkpoint(key, "stage", method=method), tuple(order)))
+        return jobs
+
+    def needed_adapter(self, jobs: Sequence[Job]) -> Path | None:
+        """The profile's judge adapter when it is missing and a stage to train or a judge-study row
+        reads it; checked buildable here, before any compute."""
+        path = missing_adapter(self.profile)
+        if path is None:
+            return None
+        stages = {st.key: st for c in self.cascades.values() for st in c.stages}
+        need = any(
+            not st.cached and uses_adapter([*st.run.rewards, *st.run.monitor_rewards.values()])
+            for st in stages.values()
+        ) or any(j.checkpoint.kind == "judge" and study_uses_adapter(j.checkpoint) for j in jobs)
+        if need:
+            check_buildable(self.profile, path)
+        return path if need else None
+
+    def judge_pending(self, job: Job, adapter: Path | None) -> bool:
+        # a row scored by a judge adapter not built yet has no content hash yet: it is pending
+        if adapter is not None and study_uses_adapter(job.checkpoint):
+            return True
+        assert job.checkpoint.variant is not None
+        return not self.studies.path(job.checkpoint.variant).is_file()
+
+    def plan(self, target: str) -> Plan:
+        work = expand(target, self.settings)
+        jobs = self.jobs(required_keys(work))
+        sweep = self.sweep_jobs() if work.order_sweep else []
+        if work.figures:
+            self.cascade(REWARD_CURVE_METHOD)
+        adapter = self.needed_adapter(jobs + sweep)
+        result = Plan(target, work, jobs, sweep, list(self.cascades.values()), adapter, self.missing)
+        result.lines = self.describe(result)
+        return result
+
+    def describe(self, p: Plan) -> list[str]:
+        s, lines = self.settings, []
+        echo: Callable[[str], None] = lines.append
+        jobs = p.jobs + p.sweep
+        stages = {st.key: st for c in p.cascades for st in c.stages}
+        train = [st for st in stages.values() if not st.cached]
+        train_s = sum(st.steps for st in train) * s.seconds_per_step
+        evals = [j for j in jobs if j.checkpoint.kind in ("base", "stage", "surgery")]
+        pending = {(j.eval_name, j.checkpoint.domain): j for j in evals}  # shared checkpoints count once
+        todo = [j for (name, domain), j in pending.items() if not self.evaluator.cached(name, domain)]
+        eval_s = sum(self.evaluator.samples(j.checkpoint.domain) for j in todo) * s.seconds_per_eval_sample
+        judges = [j for j in jobs if j.checkpoint.kind == "judge"]
+        judge_todo = [j for j in judges if self.judge_pending(j, p.adapter)]
+        items = sum(len(v) for v in self.studies.items.values()) if judges else 0
+        judge_s = len(judge_todo) * items * 6 * s.seconds_per_eval_sample  # ~6 judged responses per item
+        echo(f"plan: {p.target} (profile {self.profile.name}, {len(jobs)} result keys)")
+        adapter_s = s.seconds_judge_adapter if p.adapter else 0.0
+        if p.adapter:
+            echo(f"  judge adapter: build {p.adapter} (synthetic-teacher traces + LoRA-SFT)")
+        echo(f"  stages: {len(train)} to train, {len(stages) - len(train)} cached")
+        for st in train:
+            echo(f"  {st.describe()}")
+        echo(f"  checkpoints: {len(todo)} to evaluate, {len(pending) - len(todo)} cached")
+        for j in todo:
+            echo(f"    {j.key:<28} -> {self.evaluator.out_dir(j.eval_name).name}")
+        if judges:
+            echo(
+                f"  judge study: {len(judge_todo)} variant(s) to score, {len(judges) - len(judge_todo)} cached"
+            )
+        total = adapter_s + train_s + eval_s + judge_s
+        echo(
+            f"  estimate: ~{total / 60:.1f} min (judge adapter {adapter_s / 60:.1f}, train {train_s / 60:.1f}, "
+            f"eval {eval_s / 60:.1f}, judge {judge_s / 60:.1f}; {s.seconds_per_step:g} s/step, "
+            f"{s.seconds_per_eval_sample:g} s/sample, experiments/runner.yaml)"
+        )
+        return lines
