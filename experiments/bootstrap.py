@@ -27,7 +27,7 @@ from experiments.paths import TABLES_DIR, load_named_profile
 from experiments.results import load_samples
 from experiments.tables import load_spec, write_table
 
-REFERENCE = "care_rl/math"  # the method under test: CARE-RL's final checkpoint
+REFERENCE = "care-rl/math"  # the method under test: CARE-RL's final checkpoint
 
 
 def baselines() -> list[str]:

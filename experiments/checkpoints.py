@@ -1,30 +1,40 @@
-"""Result keys -> checkpoints, from experiments/checkpoints.yaml (one mapping table, as data).
+"""Result keys: what a table row reads, as a small typed value, and what produces it.
 
-A table row names a result key (``nvv/chat``, ``math_only``, ``surgery/math/top_only``, ``judge/pagrm``);
-this module says what produces it: a method's stage, the base policy, an edited single-domain adapter,
-or a judge-accuracy run. Unknown keys fail with the list of known ones.
+An experiment has one name, its method file's (``experiments/methods/<name>.yaml``); a result key is
+derived from it and names the folder the result is linked to (``<results>/<key>/``). A key is parsed
+once into a ``Checkpoint`` and written back from its fields (``Checkpoint.key``):
+
+    base                       the profile's policy, no adapter
+    <method>                   the adapter after the method's last stage
+    <method>/<domain>          the adapter after the first stage of <method> that trains <domain>
+    <key>@<domain>             that checkpoint evaluated on <domain>'s benchmarks only: Reg. (Tables 4,
+                               7) reads one domain average from each intermediate checkpoint, so
+                               evaluating the other two domains there would cost most of an
+                               evaluation for numbers no table prints
+    surgery/<domain>/<edit>    Table 14: a checkpoint-surgery edit of <domain>'s single-domain update
+                               (experiments/checkpoints.yaml), evaluated on <domain> only
+    judge/<variant>            Table 6: a reward-judge variant's accuracy (experiments/checkpoints.yaml)
+    order/<method>/<d1-d2-d3>  the order sweep: <method>'s last stage, trained in that domain order
+
+Unknown keys fail naming what is wrong.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from care_rl.config import DOMAINS, ConfigError, Strict, read_yaml, validate
-from care_rl.dacsp.surgery import EDITS
-from experiments.paths import CHECKPOINTS_YAML
+from experiments.paths import CHECKPOINTS_YAML, METHODS_DIR
 
-
-class StageRef(Strict):
-    method: str | None = None  # None: the base policy
-    stage: str | None = None  # a domain of the method's order; None: the last stage
+BASE = "base"
 
 
 class SurgerySpec(Strict):
-    updates: dict[str, str]  # target domain -> result key of its single-domain update
-    edits: dict[str, str]  # row name -> care_rl.dacsp.surgery edit
+    updates: dict[str, str]  # target domain -> the single-domain method whose update is edited
 
 
 class JudgeStudySpec(Strict):
@@ -32,83 +42,95 @@ class JudgeStudySpec(Strict):
 
 
 class CheckpointTable(Strict):
-    checkpoints: dict[str, StageRef]
     surgery: SurgerySpec
     judge: JudgeStudySpec
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A result key resolved: ``kind`` is base | stage | surgery | judge."""
+    """A result key, parsed. ``method`` is the method file that trains it (for surgery: the method of
+    the edited update); ``stage`` a domain of its order (None: its last stage); ``domain`` restricts the
+    evaluation to that domain's benchmarks; ``order`` the order-sweep's domain order."""
 
-    key: str
-    kind: str
+    kind: Literal["base", "stage", "surgery", "judge"]
     method: str | None = None
     stage: str | None = None
-    domain: str | None = None  # evaluated on this domain's benchmarks only (surgery, '@<domain>' keys)
-    edit: str | None = None  # surgery: care_rl.dacsp.surgery edit
-    update: str | None = None  # surgery: result key of the edited single-domain update
+    domain: str | None = None
+    edit: str | None = None  # surgery: a care_rl.dacsp checkpoint-surgery edit
     variant: str | None = None  # judge
+    order: tuple[str, ...] | None = None
+
+    @property
+    def key(self) -> str:
+        if self.kind == "judge":
+            return f"judge/{self.variant}"
+        if self.kind == "surgery":
+            return f"surgery/{self.domain}/{self.edit}"
+        if self.kind == "base":
+            name = BASE
+        elif self.order is not None:
+            name = f"order/{self.method}/{'-'.join(self.order)}"
+        else:
+            name = f"{self.method}/{self.stage}" if self.stage else str(self.method)
+        return name + (f"@{self.domain}" if self.domain else "")
 
 
 def load_table(path: Path = CHECKPOINTS_YAML) -> CheckpointTable:
     table: CheckpointTable = validate(CheckpointTable, read_yaml(path), path)
-    for key, ref in table.checkpoints.items():
-        if ref.stage is not None and (ref.method is None or ref.stage not in DOMAINS):
-            raise ConfigError(f"{path}: checkpoints.{key}: stage {ref.stage!r} needs a method and a domain")
-    for domain, update in table.surgery.updates.items():
-        if domain not in DOMAINS or update not in table.checkpoints:
-            raise ConfigError(f"{path}: surgery.updates.{domain}: {update!r} is not a checkpoint key")
-    bad = sorted(e for e in table.surgery.edits.values() if e not in EDITS)
-    if bad:
-        raise ConfigError(f"{path}: surgery.edits: unknown edit(s) {bad}; known: {list(EDITS)}")
+    for domain, method in table.surgery.updates.items():
+        if domain not in DOMAINS:
+            raise ConfigError(f"{path}: surgery.updates: unknown domain {domain!r}; known: {list(DOMAINS)}")
+        _check_method(method, f"{path}: surgery.updates.{domain}")
     return table
 
 
-def known_keys(table: CheckpointTable) -> list[str]:
-    surgery = [f"surgery/{d}/{e}" for d in table.surgery.updates for e in table.surgery.edits]
-    return [*table.checkpoints, *surgery, *(f"judge/{v}" for v in table.judge.variants)]
+def _check_method(name: str, where: str) -> None:
+    if not (METHODS_DIR / f"{name}.yaml").is_file():
+        known = sorted(p.stem for p in METHODS_DIR.glob("*.yaml"))
+        raise ConfigError(f"{where}: no method {name!r} (experiments/methods/); known methods: {known}")
+
+
+def _check_domain(domain: str, where: str) -> None:
+    if domain not in DOMAINS:
+        raise ConfigError(f"{where}: unknown domain {domain!r}; known: {list(DOMAINS)}")
 
 
 def resolve(key: str, table: CheckpointTable) -> Checkpoint:
-    """What produces result ``key``.
-
-    ``<key>@<domain>`` is ``<key>`` evaluated on that domain's benchmarks only: Reg. (Tables 4, 7)
-    reads one domain average from each intermediate checkpoint, so evaluating the other two domains
-    there would cost most of an evaluation for numbers no table prints.
-    """
-    if "@" in key:
-        inner, domain = key.rsplit("@", 1)
-        if domain not in DOMAINS:
-            raise ConfigError(
-                f"result key {key!r}: unknown domain {domain!r} after '@'; known: {list(DOMAINS)}"
-            )
+    """The checkpoint result ``key`` names (grammar: module docstring)."""
+    where = f"result key {key!r}"
+    inner, at, only = key.partition("@")
+    if at:
+        _check_domain(only, f"{where}: after '@'")
         checkpoint = resolve(inner, table)
         if checkpoint.kind not in ("base", "stage"):
-            raise ConfigError(f"result key {key!r}: only base and stage checkpoints take '@<domain>'")
-        return replace(checkpoint, key=key, domain=domain)
-    if key in table.checkpoints:
-        ref = table.checkpoints[key]
-        if ref.method is None:
-            return Checkpoint(key, "base")
-        return Checkpoint(key, "stage", method=ref.method, stage=ref.stage)
-    parts = key.split("/")
-    if len(parts) == 3 and parts[0] == "surgery":
-        domain, row = parts[1], parts[2]
-        if domain in table.surgery.updates and row in table.surgery.edits:
-            update = table.surgery.updates[domain]
-            ref = table.checkpoints[update]
-            return Checkpoint(
-                key,
-                "surgery",
-                method=ref.method,
-                stage=ref.stage,
-                domain=domain,
-                edit=table.surgery.edits[row],
-                update=update,
+            raise ConfigError(f"{where}: only base and stage checkpoints take '@<domain>'")
+        return replace(checkpoint, domain=only)
+    head, *rest = inner.split("/")
+    if head == BASE and not rest:
+        return Checkpoint("base")
+    if head == "surgery" and len(rest) == 2:
+        domain, edit = rest
+        if domain not in table.surgery.updates:
+            raise ConfigError(
+                f"{where}: no single-domain update for {domain!r} ({CHECKPOINTS_YAML.name} surgery.updates)"
             )
-    if len(parts) == 2 and parts[0] == "judge" and parts[1] in table.judge.variants:
-        return Checkpoint(key, "judge", variant=parts[1])
+        return Checkpoint("surgery", method=table.surgery.updates[domain], domain=domain, edit=edit)
+    if head == "judge" and len(rest) == 1:
+        if rest[0] not in table.judge.variants:
+            raise ConfigError(f"{where}: unknown judge variant; known: {table.judge.variants}")
+        return Checkpoint("judge", variant=rest[0])
+    if head == "order" and len(rest) == 2:
+        _check_method(rest[0], where)
+        order = tuple(rest[1].split("-"))
+        for domain in order:
+            _check_domain(domain, where)
+        return Checkpoint("stage", method=rest[0], order=order)
+    if len(rest) <= 1:
+        _check_method(head, where)
+        if rest:
+            _check_domain(rest[0], where)
+        return Checkpoint("stage", method=head, stage=rest[0] if rest else None)
     raise ConfigError(
-        f"result key {key!r} is not in {CHECKPOINTS_YAML.name}; known keys: {known_keys(table)}"
+        f"{where}: expected base, <method>[/<domain>][@<domain>], surgery/<domain>/<edit>, "
+        "judge/<variant> or order/<method>/<d1-d2-d3>"
     )

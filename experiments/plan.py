@@ -117,11 +117,14 @@ class Job:
     """One result key to produce: which checkpoint and where its evaluation is cached. ``eval_name``
     of a stage is the planned checkpoint's; training can change it (a between-stage step)."""
 
-    key: str
     checkpoint: ck.Checkpoint
     cascade: Cascade | None = None
     stage: int = -1
     eval_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.checkpoint.key
 
 
 def study_uses_adapter(checkpoint: ck.Checkpoint) -> bool:
@@ -181,11 +184,11 @@ class Planner:
             self.cascades[method, order] = Cascade(method, order, stages)
         return self.cascades[method, order]
 
-    def job(self, key: str, checkpoint: ck.Checkpoint, order: tuple[str, ...] | None = None) -> Job:
-        job = Job(key, checkpoint)
+    def job(self, checkpoint: ck.Checkpoint) -> Job:
+        job = Job(checkpoint)
         if checkpoint.kind in ("stage", "surgery"):
             assert checkpoint.method is not None
-            job.cascade = self.cascade(checkpoint.method, order)
+            job.cascade = self.cascade(checkpoint.method, checkpoint.order)
             job.stage = job.cascade.index(checkpoint.stage)
             stage_key = job.cascade.stages[job.stage].key
             job.eval_name = f"stage-{stage_key}"
@@ -206,7 +209,7 @@ class Planner:
                     f"{key}: no judge_ds for profile {self.profile.name!r} (experiments/runner.yaml)"
                 )
                 continue
-            jobs.append(self.job(key, c))
+            jobs.append(self.job(c))
         return jobs
 
     def sweep_jobs(self) -> list[Job]:
@@ -214,8 +217,7 @@ class Planner:
         for method in self.sweep_methods:
             base_order = load_method(method_path(method)).order
             for order in itertools.permutations(base_order):
-                key = f"order/{method}/{'-'.join(order)}"
-                jobs.append(self.job(key, ck.Checkpoint(key, "stage", method=method), tuple(order)))
+                jobs.append(self.job(ck.Checkpoint("stage", method=method, order=tuple(order))))
         return jobs
 
     def needed_adapter(self, jobs: Sequence[Job]) -> Path | None:

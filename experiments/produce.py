@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from care_rl.config import ConfigError
+from care_rl.dacsp.surgery import EDITS
 from care_rl.training.cascade import CascadeStep, run_cascade_steps
 from experiments.adapter_surgery import initial_adapter, write_edited_adapter
 from experiments.judge_adapter import adapter_compute, adapter_path, build_adapter, uses_adapter
@@ -35,6 +36,9 @@ class Producer:
 
     def produce_all(self, plan: Plan) -> None:
         """Build the judge adapter if the plan needs it, then produce and link every result key."""
+        for job in plan.jobs:  # before any compute
+            if job.checkpoint.edit is not None and job.checkpoint.edit not in EDITS:
+                raise ConfigError(f"result key {job.key!r}: unknown surgery edit; known: {list(EDITS)}")
         if plan.adapter is not None:
             self.echo(f"judge adapter: building {plan.adapter}")
             build_adapter(self.profile)
@@ -82,7 +86,7 @@ class Producer:
         if not (out / "adapter_model.safetensors").is_file():
             edit = job.checkpoint.edit
             assert edit is not None
-            self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.update})")
+            self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.method})")
             write_edited_adapter(
                 adapter, self.initial_adapter, edit, self.profile.dacsp.tau, self.settings.surgery_seed, out
             )

@@ -89,7 +89,7 @@ def test_missing_samples_are_left_out_as_avg_at_k_does(tmp_path):
     from tests.experiments.test_results import write_checkpoint
 
     a = write_checkpoint(
-        tmp_path / "care_rl" / "math", {"gsm8k": {"q0": [100, None, 100, 100], "q1": [0, 0, 0, 100]}}
+        tmp_path / "care-rl" / "math", {"gsm8k": {"q0": [100, None, 100, 100], "q1": [0, 0, 0, 100]}}
     )
     write_checkpoint(tmp_path / "mgs", {"gsm8k": {"q0": [0, 0, 0, 0], "q1": [0, 0, 100, 0]}})
     frame = load_samples(a)
@@ -114,8 +114,8 @@ def test_missing_samples_are_left_out_as_avg_at_k_does(tmp_path):
 
 def test_companion_table(difficulty):
     rng = np.random.default_rng(2)
-    samples = {"care_rl/math": synthetic(rng, difficulty, 0.1), "mgs": synthetic(rng, difficulty, 0.0)}
-    table = bootstrap_table(samples, "care_rl/math", n_resamples=100)
+    samples = {"care-rl/math": synthetic(rng, difficulty, 0.1), "mgs": synthetic(rng, difficulty, 0.0)}
+    table = bootstrap_table(samples, "care-rl/math", n_resamples=100)
     assert list(table.index) == ["mgs"] and list(table.columns) == [
         "Diff. Total Avg",
         "CI low",
@@ -134,7 +134,7 @@ def test_benchmark_without_any_scored_sample_leaves_the_row_blank(difficulty):
         paired_bootstrap(ref, other, n_resamples=10)
     missing: list[str] = []
     table = bootstrap_table(
-        {"care_rl/math": ref, "mgs": other}, "care_rl/math", n_resamples=10, missing=missing
+        {"care-rl/math": ref, "mgs": other}, "care-rl/math", n_resamples=10, missing=missing
     )
     assert table.loc["mgs"].isna().all()
     assert len(missing) == 1 and "IFE" in missing[0]
@@ -145,11 +145,11 @@ def test_rows_carry_table2_labels(difficulty):
     from experiments.bootstrap import baselines, table2_labels
 
     labels = table2_labels()
-    assert labels["care_rl/math"] == "CARE-RL" and labels["vnv/chat"] == "VNV"
+    assert labels["care-rl/math"] == "CARE-RL" and labels["vnv/chat"] == "VNV"
     assert set(baselines()) <= set(labels)
     rng = np.random.default_rng(4)
-    samples = {k: synthetic(rng, difficulty, 0.0) for k in ("care_rl/math", "vnv/chat", "extra")}
-    table = bootstrap_table(samples, "care_rl/math", n_resamples=10, labels=labels)
+    samples = {k: synthetic(rng, difficulty, 0.0) for k in ("care-rl/math", "vnv/chat", "extra")}
+    table = bootstrap_table(samples, "care-rl/math", n_resamples=10, labels=labels)
     assert list(table.index) == ["VNV", "extra"] and table.index.name == "CARE-RL vs."
 
 

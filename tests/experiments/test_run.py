@@ -11,7 +11,7 @@ import yaml
 
 from care_rl.config import ConfigError, load_profile
 from experiments import checkpoints as ck
-from experiments.paths import PROFILES_DIR
+from experiments.paths import METHODS_DIR, PROFILES_DIR
 from experiments.plan import TABLES, Planner, expand, required_keys, table_keys
 from experiments.produce import Producer
 from experiments.run import main, run
@@ -46,7 +46,7 @@ def test_every_table_key_resolves():
     for name in TABLES:
         for key in table_keys(name):
             assert ck.resolve(key, table).key == key
-    assert ck.resolve("surgery/chat/remove_top", table).update == "chat_only"
+    assert ck.resolve("surgery/chat/remove_top", table).method == "chat-only"
     assert ck.resolve("nvv/chat", table).stage == "chat"
     restricted = ck.resolve("nvv/chat@chat", table)
     assert (restricted.kind, restricted.stage, restricted.domain) == ("stage", "chat", "chat")
@@ -55,6 +55,24 @@ def test_every_table_key_resolves():
         ck.resolve("nvv/chat@code", table)
     with pytest.raises(ConfigError, match="only base and stage"):
         ck.resolve("surgery/chat/remove_top@chat", table)
+
+
+def test_one_name_per_experiment():
+    """A table row's result key is its method file's name (plus the stage's domain), parsed into a
+    typed value and written back from it."""
+    table = ck.load_table()
+    for name in TABLES:
+        for key in table_keys(name):
+            c = ck.resolve(key, table)
+            assert c.method is None or (METHODS_DIR / f"{c.method}.yaml").is_file()
+    c = ck.resolve("dacsp-hard-projection/chat@chat", table)
+    assert (c.method, c.stage, c.domain) == ("dacsp-hard-projection", "chat", "chat")
+    assert (
+        ck.Checkpoint("stage", method="care-rl", order=("math", "if", "chat")).key
+        == "order/care-rl/math-if-chat"
+    )
+    with pytest.raises(ConfigError, match="no method 'hard_projection'"):
+        ck.resolve("hard_projection/math", table)
 
 
 def test_plan_counts_a_shared_checkpoint_once_and_reg_checkpoints_on_their_domain(
@@ -118,7 +136,7 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     assert sum(n.startswith("stage ") for n in compute["parts"]) == len(stage_walls) == 5
     assert sum(n.startswith("eval ") for n in compute["parts"]) == 5
     assert sum(stage_walls) < compute["wall_time_s"] < prov["wall_time_s"]
-    for key in ("base", "nvv/if", "nvv/chat", "nvv/math", "care_rl/math"):
+    for key in ("base", "nvv/if", "nvv/chat", "nvv/math", "care-rl/math"):
         summary = json.loads((tmp_path / "results" / key / "summary.json").read_text())
         assert summary["ifeval"]["n"] == 1  # the lean profile's cap
     assert (tmp_path / "results" / "nvv" / "math").resolve().name.startswith("smoke-stage-")

@@ -189,7 +189,7 @@ def test_cli_build_then_compare(tmp_path, capsys):
         main(["build", "table5", "--profile", "smoke", "--results", str(FIXTURES), "--out", str(tmp_path)])
         == 2
     )
-    assert "care_rl_no_pagrm/math/summary.json: eval summary not found" in capsys.readouterr().err
+    assert "care-rl-no-pagrm/math/summary.json: eval summary not found" in capsys.readouterr().err
     assert (
         main(["build", "table11", "--profile", "smoke", "--results", str(FIXTURES), "--out", str(tmp_path)])
         == 0
