@@ -12,7 +12,7 @@ ALIASES := ood stagewise ablation-components judge-accuracy ablation-dacsp surge
 RUN := $(PY) -m experiments.run
 # pagrm-traces: the synthetic teacher on the shipped mini pairs at cpu/smoke; at paper scale set
 # TRACES_ARGS="--data hub --teacher endpoint --base-url URL --model NAME --api-key-env VAR".
-TRACES ?= $(or $(CARE_RL_CACHE),.cache)/pagrm/traces-$(PROFILE).jsonl
+TRACES ?= $(or $(CARE_RL_CACHE),.cache)/pagrm/traces-$(basename $(notdir $(PROFILE))).jsonl
 TRACES_ARGS ?= --data mini --teacher synthetic --split train
 CHECKPOINT ?= base
 
@@ -72,7 +72,7 @@ $(ALIASES):
 
 ## compare-paper: our built tables beside the paper's published numbers
 compare-paper:
-	$(PY) -m experiments.tables compare $(if $(filter-out cpu,$(PROFILE)),--tables tables/$(PROFILE))
+	$(PY) -m experiments.tables compare --profile $(PROFILE)
 
 ## eval: one checkpoint on the eight benchmarks (CHECKPOINT=base, or ADAPTER=path for a LoRA)
 eval:

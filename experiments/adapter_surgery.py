@@ -14,11 +14,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from care_rl.config import ConfigError, Profile
-from care_rl.dacsp.surgery import edit_checkpoint
+
+if TYPE_CHECKING:  # edit_name is read by the runner's plan, before torch is imported
+    from torch import Tensor
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -57,6 +58,8 @@ def write_edited_adapter(
 ) -> Path:
     """Save init + edited(adapter - init) as a PEFT adapter folder (written whole, then renamed)."""
     from safetensors.torch import save_file
+
+    from care_rl.dacsp.surgery import edit_checkpoint
 
     if (out_dir / ADAPTER_WEIGHTS).is_file():
         return out_dir

@@ -1,8 +1,9 @@
 """Where the experiment files live: the one module that knows this repository's layout.
 
 The library (``care_rl``, ``eval``) takes paths as arguments; commands that accept a profile or a
-method by name resolve the name here. ``tables/`` and ``figures/`` are the committed outputs of the
-``cpu`` profile (other profiles write to a sub-folder named after them).
+method by name resolve the name here. Where each profile's tables and figures go is data
+(``outputs`` in experiments/runner.yaml): ``tables/`` and ``figures/`` are the committed outputs of the
+``cpu`` profile.
 """
 
 from __future__ import annotations

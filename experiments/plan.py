@@ -17,17 +17,23 @@ from pathlib import Path
 
 from care_rl.config import ConfigError, Profile
 from care_rl.data.records import JudgeItem
-from care_rl.training.cascade_plan import PlannedStage, check_heldout, load_method, method_stages, plan
+from care_rl.training.cascade_plan import (
+    DISTILLATION,
+    PlannedStage,
+    check_heldout,
+    load_method,
+    method_stages,
+    plan,
+)
 from care_rl.training.stage_run import heldout_prompts
 from experiments import checkpoints as ck
 from experiments.adapter_surgery import edit_name
-from experiments.bootstrap import REFERENCE, baselines
 from experiments.evaluation import Evaluator
 from experiments.judge_adapter import check_buildable, missing_adapter, uses_adapter
 from experiments.judge_study import result_path, study_items
 from experiments.paths import method_path
 from experiments.runconfig import ProfileSettings, RunDirs, load_runner_config
-from experiments.tables import load_spec
+from experiments.table_specs import load_spec
 
 TABLES = [f"table{i}" for i in range(2, 15)]
 ALIASES = {
@@ -85,8 +91,8 @@ def required_keys(work: Work) -> list[str]:
     keys = [k for t in work.tables for k in table_keys(t)]
     if work.figures:
         keys += [k for t in FIGURE_TABLES for k in table_keys(t)]
-    if work.bootstrap:
-        keys += [REFERENCE, *baselines()]
+    if work.bootstrap:  # CARE-RL against every other row of Table 2 (experiments.bootstrap)
+        keys += table_keys("table2")
     return list(dict.fromkeys(keys))
 
 
@@ -190,7 +196,7 @@ class Planner:
             assert checkpoint.method is not None
             job.cascade = self.cascade(checkpoint.method, checkpoint.order)
             job.stage = job.cascade.index(checkpoint.stage)
-            stage_key = job.cascade.stages[job.stage].key
+            stage_key = job.cascade.stages[job.stage].checkpoint
             job.eval_name = f"stage-{stage_key}"
             if checkpoint.kind == "surgery":
                 assert checkpoint.edit is not None
@@ -254,16 +260,30 @@ class Planner:
         return result
 
     def describe(self, p: Plan) -> list[str]:
+        """The plan as printed: one line per stage (its cascades, cached or not), one per checkpoint
+        evaluation (the result keys it serves), the judge studies, and the estimated cost."""
         s, lines = self.settings, []
         echo: Callable[[str], None] = lines.append
         jobs = p.jobs + p.sweep
-        stages = {st.key: st for c in p.cascades for st in c.stages}
+        stages: dict[str, PlannedStage] = {}
+        users: dict[str, list[str]] = {}  # stage key -> the cascades that train it
+        undecided = 0  # between-stage steps still to decide
+        for c in p.cascades:
+            for st in c.stages:
+                stages.setdefault(st.key, st)
+                then = f" (then {st.after} if a domain regressed)" if st.after and not st.decided else ""
+                users.setdefault(st.key, []).append(c.label + then)
+                undecided += bool(then)
         train = [st for st in stages.values() if not st.cached]
         train_s = sum(st.steps for st in train) * s.seconds_per_step
-        evals = [j for j in jobs if j.checkpoint.kind in ("base", "stage", "surgery")]
-        pending = {(j.eval_name, j.checkpoint.domain): j for j in evals}  # shared checkpoints count once
-        todo = [j for (name, domain), j in pending.items() if not self.evaluator.cached(name, domain)]
-        eval_s = sum(self.evaluator.samples(j.checkpoint.domain) for j in todo) * s.seconds_per_eval_sample
+        evaluations: dict[tuple[str, str | None] | str, list[Job]] = {}
+        for j in jobs:
+            if j.checkpoint.kind in ("base", "stage", "surgery"):
+                # shared checkpoints are evaluated once; one decided by training is its own evaluation
+                name = j.key if self.provisional(j) else (j.eval_name, j.checkpoint.domain)
+                evaluations.setdefault(name, []).append(j)
+        todo = [g for g in evaluations.values() if self.provisional(g[0]) or not self.evaluated(g[0])]
+        eval_s = sum(self.evaluator.samples(g[0].checkpoint.domain) for g in todo) * s.seconds_per_eval_sample
         judges = [j for j in jobs if j.checkpoint.kind == "judge"]
         judge_todo = [j for j in judges if self.judge_pending(j, p.adapter)]
         items = sum(len(v) for v in self.studies.items.values()) if judges else 0
@@ -273,11 +293,31 @@ class Planner:
         if p.adapter:
             echo(f"  judge adapter: build {p.adapter} (synthetic-teacher traces + LoRA-SFT)")
         echo(f"  stages: {len(train)} to train, {len(stages) - len(train)} cached")
-        for st in train:
-            echo(f"  {st.describe()}")
-        echo(f"  checkpoints: {len(todo)} to evaluate, {len(pending) - len(todo)} cached")
-        for j in todo:
-            echo(f"    {j.key:<28} -> {self.evaluator.out_dir(j.eval_name).name}")
+        for st in stages.values():
+            status = (
+                "cached"
+                if st.cached
+                else f"train ~{st.steps} steps, <= {st.max_generated_tokens:,} gen tokens"
+            )
+            echo(
+                f"    {st.index + 1}. {st.run.name:<14} rewards={','.join(st.run.rewards):<10} {st.key[:12]} "
+                f"{status}; for {', '.join(users[st.key])}"
+            )
+        if undecided:
+            echo(
+                f"    + up to {undecided} {DISTILLATION} stage(s), decided by held-out scores once the "
+                "stage before each has run (not in the estimate)"
+            )
+        echo(f"  checkpoints: {len(todo)} to evaluate, {len(evaluations) - len(todo)} cached")
+        for group in evaluations.values():
+            j = group[0]
+            only = f" ({j.checkpoint.domain} benchmarks only)" if j.checkpoint.domain else ""
+            folder = self.evaluator.out_dir(j.eval_name).name
+            if self.provisional(j):
+                where = f"decided by training: {folder} unless {DISTILLATION} replaces a stage"
+            else:
+                where = f"{folder}{'' if group in todo else ', cached'}"
+            echo(f"    {', '.join(g.key for g in group)} -> {where}{only}")
         if judges:
             echo(
                 f"  judge study: {len(judge_todo)} variant(s) to score, {len(judges) - len(judge_todo)} cached"
@@ -289,3 +329,14 @@ class Planner:
             f"{s.seconds_per_eval_sample:g} s/sample, experiments/runner.yaml)"
         )
         return lines
+
+    @staticmethod
+    def provisional(job: Job) -> bool:
+        """Whether the job's checkpoint is known only after training: a between-stage step at or
+        before its stage has not run yet (experiments.produce names the checkpoint it becomes)."""
+        if job.cascade is None:
+            return False
+        return not all(st.decided for st in job.cascade.stages[: job.stage + 1])
+
+    def evaluated(self, job: Job) -> bool:
+        return self.evaluator.cached(job.eval_name, job.checkpoint.domain)

@@ -1,10 +1,16 @@
 """``<name>.provenance.json`` beside every table and figure: what produced it, so a number in a
-LaTeX table can be traced back to a commit, a profile and a command without guessing."""
+LaTeX table can be traced back to a commit, a profile and a command without guessing.
+
+A run from a tree with uncommitted changes records ``<commit>-dirty`` and the sha256 of the diff
+against that commit (``git diff HEAD --binary``), so two dirty runs can at least be told apart; the
+runner refuses to write committed locations from such a tree unless told to (``check_clean``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -14,7 +20,46 @@ from pathlib import Path
 from typing import Any
 
 from care_rl.atomic import write_bytes_atomic
+from care_rl.config import REPO_ROOT, ConfigError
 from care_rl.revision import git_commit
+
+DIRTY = "-dirty"  # care_rl.revision.git_commit's suffix for a tree with uncommitted changes
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+
+
+def diff_sha256(commit: str, repo: Path = REPO_ROOT) -> str | None:
+    """sha256 of the uncommitted changes of tracked files when ``commit`` is dirty, else None."""
+    if not commit.endswith(DIRTY):
+        return None
+    diff = _git(repo, "diff", "HEAD", "--binary")
+    return hashlib.sha256(diff.stdout).hexdigest() if diff.returncode == 0 else None
+
+
+def committed_location(path: Path, repo: Path = REPO_ROOT) -> bool:
+    """Whether files written to folder ``path`` would be committed: inside the repository and not
+    ignored by git (tables/ and figures/ are; tables/smoke/ and the cache are not)."""
+    path, repo = path.resolve(), repo.resolve()
+    if not path.is_relative_to(repo):
+        return False
+    probe = (path / "table.csv").relative_to(repo)  # folder patterns in .gitignore match its files
+    return _git(repo, "check-ignore", "-q", "--no-index", str(probe)).returncode == 1
+
+
+def check_clean(commit: str, outputs: Iterable[Path], allow_dirty: bool, repo: Path = REPO_ROOT) -> None:
+    """Refuse, before any compute, to write committed ``outputs`` from a tree with uncommitted changes:
+    a committed table must name the code that made it. ``allow_dirty`` overrides (the provenance then
+    records the diff's hash)."""
+    if allow_dirty or not commit.endswith(DIRTY):
+        return
+    committed = [str(p) for p in outputs if committed_location(p, repo)]
+    if committed:
+        raise ConfigError(
+            f"the tree has uncommitted changes ({commit}) and {', '.join(committed)} is committed output: "
+            "commit first, or pass --allow-dirty to write it anyway (its provenance records the diff's hash)"
+        )
 
 
 @dataclass(frozen=True)
@@ -26,10 +71,14 @@ class RunStamp:
     commit: str
     started_at: str
     started: float = field(repr=False)
+    diff_sha256: str | None = None  # the uncommitted changes of a dirty tree (module docstring)
 
     @classmethod
     def now(cls) -> RunStamp:
-        return cls(git_commit(), datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic())
+        commit = git_commit()
+        return cls(
+            commit, datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic(), diff_sha256(commit)
+        )
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -104,15 +153,20 @@ def write_provenance(
     model, run date, wall time and the command line that produced them.
 
     With ``run``, the commit and start time are the run's and the wall time runs from its start
-    (``wall_time_s`` is then ignored); a different HEAD at render time is recorded beside it.
+    (``wall_time_s`` is then ignored); a different HEAD at render time is recorded beside it. A dirty
+    commit comes with ``diff_sha256``, the hash of its uncommitted changes.
     ``compute`` (``compute_record``) names the training and evaluation behind the numbers, whichever
     run did them."""
     now = git_commit()
     stamp: dict[str, Any] = {"commit": now, "wall_time_s": wall_time_s}
+    diff = diff_sha256(now)
     if run is not None:
         stamp = {"commit": run.commit, "started_at": run.started_at, "wall_time_s": run.elapsed()}
+        diff = run.diff_sha256
         if now != run.commit:
             stamp["render_commit"] = now
+    if diff is not None:
+        stamp["diff_sha256"] = diff
     record = {
         "artifact": name,
         "files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},

@@ -5,6 +5,9 @@ judge-accuracy (table6), ablation-dacsp (table7), surgery (table14), tables-expa
 tables of the profile's model, experiments/runner.yaml); figures; bootstrap; order-sweep; all (every
 table, figure and the bootstrap; order-sweep is separate: it trains 6 orders per method).
 
+Nothing before the plan is printed imports torch, TRL or matplotlib, so the plan (and a bad argument's
+error) comes in seconds.
+
 1. Plan (experiments.plan): the target's table specs name result keys, each resolved to the checkpoint
    that produces it; the plan is printed before any compute: stages to train vs cached
    (content-addressed, shared across targets), checkpoints to evaluate vs cached, edited adapters,
@@ -26,9 +29,7 @@ from pathlib import Path
 from care_rl.config import ConfigError, Profile
 from experiments.paths import load_named_profile
 from experiments.plan import ALIASES, SPECIAL, TABLES, Planner
-from experiments.produce import Producer
-from experiments.provenance import RunStamp
-from experiments.render import Renderer
+from experiments.provenance import RunStamp, check_clean
 from experiments.runconfig import RunDirs, load_runner_config
 
 
@@ -38,10 +39,12 @@ def run(
     dirs: RunDirs | None = None,
     *,
     plan_only: bool = False,
+    allow_dirty: bool = False,
     echo: Callable[[str], object] = print,
 ) -> list[Path]:
     """Plan ``target``, print the plan, then (unless ``plan_only``) produce and render it; returns the
-    written files."""
+    written files. Before any compute: every output folder must be writable, and committed ones
+    (tables/, figures/) are written only from a clean tree unless ``allow_dirty``."""
     stamp = RunStamp.now()
     planner = Planner(profile, dirs)
     plan = planner.plan(target)
@@ -49,6 +52,12 @@ def run(
         echo(line)
     if plan_only:
         return []
+    check_clean(stamp.commit, [planner.dirs.tables, planner.dirs.figures], allow_dirty)
+    planner.dirs.check_writable()
+    # training, evaluation and plotting load torch, TRL and matplotlib: only after the plan is printed
+    from experiments.produce import Producer
+    from experiments.render import Renderer
+
     producer = Producer(planner, echo)
     producer.produce_all(plan)
     paths = Renderer(planner, producer, stamp).render_all(plan)
@@ -78,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plan", action="store_true", help="print the plan and its estimated cost, then exit"
     )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write committed tables/figures from a tree with uncommitted changes (the provenance "
+        "records the diff's hash)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -86,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         dirs = RunDirs.of(
             profile.name, settings, results=args.results, tables=args.tables_out, figures=args.figures_out
         )
-        for path in run(profile, args.target, dirs, plan_only=args.plan):
+        for path in run(profile, args.target, dirs, plan_only=args.plan, allow_dirty=args.allow_dirty):
             print(path)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,9 +1,8 @@
 """Eval summaries -> the paper's tables: ``tables/<name>.tex`` (booktabs) + ``.csv`` + provenance.
 
-A table is data: ``experiments/tables/<name>.yaml`` names its rows (which checkpoint's summary each
-row reads), its columns (metric names from experiments.metrics) and the reference rows some
-metrics need (base for OOD Change and Ret. Gain, full update for Ret. Gain). Summaries are read
-from ``<results_dir>/<result>/summary.json`` (eval/checkpoint_eval.py's layout; default ``$CARE_RL_CACHE/results/<profile>``).
+A table is data (experiments.table_specs, ``experiments/tables/<name>.yaml``). Summaries are read
+from ``<results_dir>/<result>/summary.json`` (eval/checkpoint_eval.py's layout; default
+``$CARE_RL_CACHE/results/<profile>``).
 
     python -m experiments.tables build table2 --profile cpu
     python -m experiments.tables compare            # ours beside the paper's published rows
@@ -22,87 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, model_validator
 
 from care_rl.atomic import write_bytes_atomic
-from care_rl.config import ConfigError, Strict, cache_dir, read_yaml, validate
+from care_rl.config import ConfigError, cache_dir
 from experiments import metrics as m
-from experiments.paths import PAPER_TABLES_DIR, TABLE_SPECS_DIR, TABLES_DIR, load_named_profile
+from experiments.paths import PAPER_TABLES_DIR, TABLES_DIR, load_named_profile
 from experiments.provenance import RunStamp, write_provenance
 from experiments.results import BenchmarkResult, ResultsError, load_summary
+from experiments.runconfig import RunDirs, load_runner_config
+from experiments.table_specs import RowSpec, TableSpec, load_spec
 
 STD_SUFFIX = " std"
 NA = "--"  # LaTeX renders "--" as an en dash, the paper's "not applicable" mark
-
-
-class RowSpec(Strict):
-    """One row. ``result`` is the checkpoint key; ``domain_results`` takes each domain average from
-    its own checkpoint (Table 14: each column is a different single-domain update);
-    ``reg_after`` maps each previously trained domain to the checkpoint saved right after its stage."""
-
-    label: str
-    result: str | None = None
-    domain_results: dict[str, str] | None = None
-    reg_after: dict[str, str] | None = None
-    ood_target: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> RowSpec:
-        if (self.result is None) == (self.domain_results is None):
-            raise ValueError(f"row {self.label!r}: give exactly one of 'result' and 'domain_results'")
-        for domains in (self.domain_results or {}, self.reg_after or {}):
-            unknown = sorted(set(domains) - set(m.DOMAIN_AVG))
-            if unknown:
-                raise ValueError(f"row {self.label!r}: unknown domain(s) {unknown}")
-        if self.ood_target is not None and self.ood_target not in m.DOMAIN_AVG:
-            raise ValueError(f"row {self.label!r}: unknown ood_target {self.ood_target!r}")
-        return self
-
-
-class TableSpec(Strict):
-    """One paper table: rows, columns, reference rows, and whether cells carry a std."""
-
-    name: str
-    title: str
-    row_header: str = "Method"
-    columns: list[str]
-    rows: list[RowSpec]
-    show_std: bool = False
-    base: str | None = None
-    full: str | None = None
-    no_bold: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TableSpec:
-        unknown = [c for c in self.columns if c not in m.KNOWN_COLUMNS]
-        if unknown:
-            raise ValueError(f"unknown column(s) {unknown}; known: {sorted(m.KNOWN_COLUMNS)}")
-        labels = [r.label for r in self.rows]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"duplicate row labels in {labels}")
-        for field in ("base", "full"):
-            if getattr(self, field) is not None and getattr(self, field) not in labels:
-                raise ValueError(f"{field} {getattr(self, field)!r} is not a row label ({labels})")
-        if m.OOD in self.columns and self.base is None:
-            raise ValueError(f"column {m.OOD!r} needs 'base' (the base-model row)")
-        if m.RET_GAIN in self.columns and (self.base is None or self.full is None):
-            raise ValueError(f"column {m.RET_GAIN!r} needs 'base' and 'full' rows")
-        missing = sorted(set(self.no_bold) - set(labels))
-        if missing:
-            raise ValueError(f"no_bold names unknown rows {missing}")
-        return self
-
-
-def load_spec(name: str) -> TableSpec:
-    """Read and validate ``experiments/tables/<name>.yaml``."""
-    path = TABLE_SPECS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in TABLE_SPECS_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown table {name!r} ({path} not found); known tables: {known}")
-    spec: TableSpec = validate(TableSpec, read_yaml(path), path)
-    if spec.name != name:
-        raise ConfigError(f"{path}: name {spec.name!r} does not match the file name {name!r}")
-    return spec
 
 
 def checkpoint_scores(results: Mapping[str, BenchmarkResult]) -> tuple[dict[str, float], dict[str, float]]:
@@ -393,6 +323,12 @@ def build(
     )
 
 
+def profile_tables(profile: str | None) -> Path:
+    """Where ``make <table>`` writes the tables of a profile (experiments/runner.yaml ``outputs``)."""
+    name = load_named_profile(profile, check_device=False).name
+    return RunDirs.of(name, load_runner_config().for_profile(name)).tables
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.tables", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -405,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", type=Path, default=TABLES_DIR)
     c = sub.add_parser("compare", help="print our tables beside the paper's published numbers")
     c.add_argument("names", nargs="*", help="default: every table built so far")
-    c.add_argument("--tables", type=Path, default=TABLES_DIR)
+    c.add_argument(
+        "--profile", default=None, help="profile name or YAML path (default: $CARE_RL_PROFILE or cpu)"
+    )
+    c.add_argument("--tables", type=Path, default=None, help="default: the profile's outputs (runner.yaml)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "build":
@@ -413,15 +352,14 @@ def main(argv: list[str] | None = None) -> int:
                 for path in build(name, args.profile, args.results, args.out):
                     print(path)
         else:
+            tables = args.tables or profile_tables(args.profile)
             names = args.names or sorted(
-                p.stem for p in PAPER_TABLES_DIR.glob("*.csv") if (args.tables / p.name).is_file()
+                p.stem for p in PAPER_TABLES_DIR.glob("*.csv") if (tables / p.name).is_file()
             )
             if not names:
-                raise ConfigError(
-                    f"no built tables in {args.tables}; run 'python -m experiments.tables build <name>'"
-                )
+                raise ConfigError(f"no built tables in {tables}; run 'python -m experiments.run <table>'")
             for name in names:
-                compare_paper(name, args.tables)
+                compare_paper(name, tables)
     except (ConfigError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ provenance, and a second run is served entirely from the caches (no training, no
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,25 @@ def test_plan_counts_a_shared_checkpoint_once_and_reg_checkpoints_on_their_domai
     if_stage = [ln for ln in lines if "/if@if" in ln]
     assert len(if_stage) == 1  # one evaluation of the shared IF checkpoint, on IF only
     assert not any(ln.split()[0].endswith("/if") for ln in lines)  # never a full evaluation of it
+
+
+def test_plan_names_checkpoints_by_what_they_are(capsys, tmp_path, monkeypatch):
+    """Table 2 evaluates 7 checkpoints: NVV's final one is nvv/math, and MOPD's is its own, known only
+    once MOPD has trained (it once showed NVV's checkpoint as mopd/math and counted 6); every stage
+    is one line naming the cascades that train it and whether it is cached."""
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))
+    assert main(["table2", "--profile", "smoke", "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoints: 7 to evaluate, 0 cached" in out
+    lines = [ln.strip() for ln in out.splitlines()]
+    (nvv,) = [ln for ln in lines if ln.startswith("nvv/math")]
+    (mopd,) = [ln for ln in lines if ln.startswith("mopd/math")]
+    assert nvv.startswith("nvv/math -> smoke-stage-") and "decided" not in nvv
+    assert mopd.startswith("mopd/math -> decided by training")
+    stages = [ln for ln in lines if re.match(r"\d\. ", ln)]
+    assert len(stages) == 9 and all("train ~" in ln and "; for " in ln for ln in stages)
+    (first,) = [ln for ln in stages if ln.startswith("1. if ")]
+    assert first.endswith("for vnv, nvv, mopd (then MOPD distillation if a domain regressed), care-rl")
 
 
 def test_unknown_target_and_key_fail_clearly(capsys):
