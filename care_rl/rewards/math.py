@@ -6,6 +6,10 @@ thread (TRL and eval loops may do that) and cannot stop C-level sympy work relia
 timeouts are disabled here and every comparison runs in one persistent worker process instead: a
 call that exceeds ``timeout`` kills and replaces the worker, scores 0.0, and is counted and logged
 (:func:`timeout_count`), so a pathological completion costs one timeout, never a hung training step.
+
+A gold answer that cannot be parsed says nothing about the completion: :func:`score` raises
+:class:`~care_rl.rewards.unscorable.Unscorable` for it, which the training reward and the evaluation
+scorer count instead of scoring 0 or crashing.
 """
 
 from __future__ import annotations
@@ -16,31 +20,44 @@ import re
 import threading
 from multiprocessing.connection import Connection
 
+from care_rl.rewards.unscorable import Unscorable
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0  # math-verify's own default per parse/verify call
 _NUMERIC_GOLD = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?(/\d+)?%?$")
 
 
-def _parse_gold(gold: str) -> list:
-    """Parse the gold answer, raising if it cannot be parsed (a data error, not a wrong completion).
+def _delimited(text: str) -> bool:
+    """Whether LaTeX text already carries math delimiters or a ``\\boxed{}`` (an escaped dollar,
+    ``\\$18.90``, is a currency sign, not a delimiter)."""
+    return "$" in text.replace("\\$", "") or "\\boxed" in text or "\\(" in text or "\\[" in text
 
-    Numeric golds ("42", "-3.5", "1,000", "3/4") go through the plain-expression extractor; anything
-    else is LaTeX as datasets store it ("\\frac{1}{2}") and is wrapped in ``$...$`` so that the LaTeX
-    extractor sees one math environment, unless it already carries its own delimiters or ``\\boxed``.
+
+def _parse_gold(gold: str) -> list:
+    """Parse the gold answer; raise :class:`Unscorable` if it cannot be parsed (a data problem).
+
+    Numeric golds ("42", "-3.5", "1,000", "3/4") go through the plain-expression extractor. Anything
+    else is LaTeX as datasets store it ("\\frac{1}{2}", "\\$18.90") and is wrapped in ``$...$`` so the
+    LaTeX extractor sees one math environment, unless it already has delimiters or a ``\\boxed``. It is
+    read with the configurations math-verify's own test helper gives a gold (LaTeX with ``\\boxed``
+    first, then plain expressions), and if that finds nothing, the text as it is with the same
+    configurations: so an unclosed ``\\boxed{5`` falls back to the expression extractor as there.
     """
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     text = gold.strip()
     if not text:
-        raise ValueError("math gold answer is empty")
+        raise Unscorable("math gold is empty", repr(gold))
     if _NUMERIC_GOLD.match(text):
         parsed = parse(text, [ExprExtractionConfig()], parsing_timeout=None)
     else:
-        latex = text if ("$" in text or "\\boxed" in text or "\\(" in text) else f"${text}$"
-        parsed = parse(latex, [LatexExtractionConfig()], parsing_timeout=None)
+        configs = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+        parsed = parse(text if _delimited(text) else f"${text}$", configs, parsing_timeout=None)
+        if not parsed:
+            parsed = parse(text, configs, parsing_timeout=None)
     if not parsed:
-        raise ValueError(f"math gold answer {gold!r} cannot be parsed by math-verify")
+        raise Unscorable("math gold cannot be parsed by math-verify", repr(gold))
     return parsed
 
 
@@ -65,7 +82,7 @@ def score_unbounded(completion: str, gold: str) -> float:
 
 def _serve(conn: Connection) -> None:
     """Worker loop: announce readiness once math-verify is imported, then answer (completion, gold)
-    requests with ("ok", score) or ("error", message)."""
+    requests with ("ok", score) or ("unscorable", (reason, detail))."""
     import math_verify  # noqa: F401  (the slow import happens before "ready", outside any call's timeout)
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # the "timeout disabled" warning is expected
@@ -77,8 +94,10 @@ def _serve(conn: Connection) -> None:
             return
         try:
             conn.send(("ok", score_unbounded(completion, gold)))
-        except ValueError as err:
-            conn.send(("error", str(err)))
+        except Unscorable as err:
+            conn.send(("unscorable", (err.reason, err.detail)))
+        except Exception as err:  # math-verify failing on some input must not kill the worker
+            conn.send(("unscorable", (f"math-verify raised {type(err).__name__}", str(err))))
 
 
 class _Worker:
@@ -123,8 +142,8 @@ class _Worker:
                 )
                 return 0.0
             status, value = conn.recv()
-        if status == "error":
-            raise ValueError(value)
+        if status == "unscorable":
+            raise Unscorable(*value)
         return value
 
     def close(self) -> None:
@@ -139,7 +158,7 @@ def score(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT_S) -> flo
     """Binary reward for one completion: 1.0 iff its final answer equals ``gold`` (math-verify).
 
     Bounded by ``timeout`` seconds per call (the first call also pays the worker's start-up, which is
-    not counted against it). Raises ValueError if ``gold`` itself cannot be parsed.
+    not counted against it). Raises :class:`Unscorable` (a ValueError) if ``gold`` cannot be parsed.
     """
     if not isinstance(completion, str) or not isinstance(gold, str):
         raise TypeError(f"math score needs str completion and gold, got {type(completion)}, {type(gold)}")

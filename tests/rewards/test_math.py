@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from care_rl.rewards import math as math_reward
+from care_rl.rewards.unscorable import Unscorable
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,28 @@ def test_works_from_threads() -> None:
     for t in threads:
         t.join()
     assert results == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("completion", "gold"),
+    [
+        # MATH-500 stores three golds with an escaped dollar sign; "$" in the text is not a delimiter
+        ("The price is \\boxed{18.90}.", "\\$18.90"),
+        ("\\boxed{32348}", "\\$32,\\!348"),
+        ("So \\boxed{36} dollars.", "\\$36"),
+        # an unclosed \boxed{ gold falls back to the expression extractor, as math-verify's test helper does
+        ("x=5", "\\boxed{x=5"),
+        ("The answer is 5.", "\\boxed{ 5"),
+    ],
+)
+def test_golds_math_verify_reads(completion: str, gold: str) -> None:
+    assert math_reward.score(completion, gold) == 1.0
+
+
+@pytest.mark.parametrize("gold", ["  ", "\\boxed{}", "$"])
+def test_unparseable_gold_is_unscorable_not_zero(gold: str) -> None:
+    """A gold math-verify cannot read is reported (Unscorable, with a reason the callers count), never
+    scored 0 against the completion; the worker keeps serving afterwards."""
+    with pytest.raises(Unscorable, match="math gold"):
+        math_reward.score("\\boxed{1}", gold)
+    assert math_reward.score("\\boxed{1}", "1") == 1.0
