@@ -9,20 +9,31 @@ Column names follow ``care_rl.data.records.TrainPrompt``: math reads ``answer``,
 
 Rewards that need settings (PA-GRM's judge for "chat") are registered as factories with
 :func:`register_factory` and built with :func:`get_reward` (``**settings`` go to the factory).
+
+A row its verifier cannot score (:class:`~care_rl.rewards.unscorable.Unscorable`: a gold that does not
+parse, a malformed ground truth) gets ``None`` as well -- TRL leaves a completion that no reward scored
+out of its group's baseline and gives it no advantage -- and is logged and counted
+(:func:`unscorable_counts`), never a silent 0.0 and never a crashed step.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from care_rl.rewards import math as math_reward
 from care_rl.rewards import rlvr_if
+from care_rl.rewards.unscorable import Unscorable
+
+logger = logging.getLogger(__name__)
 
 RewardFunc = Callable[..., list[float | None]]
 RewardFactory = Callable[..., RewardFunc]
 
 _FACTORIES: dict[str, RewardFactory] = {}
+_UNSCORABLE: Counter[tuple[str, str]] = Counter()
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
@@ -52,7 +63,7 @@ def domain_reward(name: str, domain: str, column: str, score: Callable[[str, str
     """Wrap a per-row ``score(text, reference)`` into a batch reward for one domain.
 
     A row of this domain with a missing reference is a data error and raises (naming the row), never
-    a silent 0.0.
+    a silent 0.0. A row ``score`` cannot score (it raises :class:`Unscorable`) gets ``None``, counted.
     """
 
     def reward(completions: list[Any], **columns: Any) -> list[float | None]:
@@ -67,7 +78,12 @@ def domain_reward(name: str, domain: str, column: str, score: Callable[[str, str
                 continue
             if reference is None:
                 raise ValueError(f"reward {name!r}: row {row} (domain {domain!r}) has no {column!r}")
-            out.append(score(completion_text(completion), reference))
+            try:
+                out.append(score(completion_text(completion), reference))
+            except Unscorable as err:
+                _UNSCORABLE[(name, err.reason)] += 1
+                logger.warning("reward %r: row %d cannot be scored (reward None): %s", name, row, err)
+                out.append(None)
         return out
 
     reward.__name__ = f"{name}_reward"  # TRL logs each reward under its function's __name__
@@ -79,6 +95,11 @@ def register_factory(name: str, factory: RewardFactory) -> None:
     if name in _FACTORIES:
         raise ValueError(f"reward {name!r} is already registered")
     _FACTORIES[name] = factory
+
+
+def unscorable_counts() -> dict[tuple[str, str], int]:
+    """How many rows each reward could not score in this process, by (reward name, reason)."""
+    return dict(_UNSCORABLE)
 
 
 def known_rewards() -> list[str]:

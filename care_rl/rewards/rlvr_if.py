@@ -3,9 +3,21 @@
 RLVR-IFeval (Tulu 3) rows carry ``ground_truth`` as a JSON object such as
 ``{"func_name": "validate_lowercase", "N": null, ...}``; the paper trains IF with "the rule-based
 verifier from RLVR-IFeval". The checks below re-implement, function by function, the semantics of
-allenai/open-instruct ``open_instruct/if_functions.py`` (IF_FUNCTIONS_MAP), including its quirks
-(e.g. substring keyword matching, whitespace word counts), because those quirks *are* the training
-signal the paper's models saw. Null arguments are dropped before the call, as open-instruct does.
+``open_instruct/if_functions.py`` (IF_FUNCTIONS_MAP) on allenai/open-instruct's main branch, which the
+RLVR-IFeval data was built for, including its quirks (substring keyword matching, whitespace word
+counts, ``validate_sections`` splitting on the bare splitter and wanting exactly N pieces, an unknown
+quantifier failing), because those quirks *are* the training signal the paper's models saw. Open pull
+requests that change a function's verdict are not followed. scripts/verifier_agreement.py compares
+every function with main's on open-instruct's own tests and its pull requests' tests, and on a few
+thousand real and generated responses (docs/verifier_agreement.md).
+
+The verifier around the functions is open-instruct's ``IFEvalVerifierOld``: the answer is cleaned by
+:func:`strip_thinking` (its ``remove_thinking_section``), null arguments are dropped, the function is
+called. One deliberate difference: where main raises instead of answering -- a ground truth the
+function cannot take (a two-letter ``letter``, a paragraph index past N), or langdetect finding no
+language in a response, which main lets escape and we score as not in the language -- :func:`score`
+raises :class:`~care_rl.rewards.unscorable.Unscorable`, which the reward counts instead of crashing a
+training step.
 """
 
 from __future__ import annotations
@@ -17,18 +29,21 @@ from collections.abc import Callable
 
 import langdetect
 
+from care_rl.rewards.unscorable import Unscorable
+
 _QUANTIFIERS = ("at least", "around", "at most")
 
 
 def _compare(actual: int, n: int, quantifier: str, around_tolerance: int) -> bool:
-    """``actual`` against ``n`` under "at least" / "around" (within tolerance) / "at most"."""
+    """``actual`` against ``n`` under "at least" / "around" (within tolerance) / "at most"; any other
+    quantifier fails, as on main (:func:`parse_ground_truth` rejects one before it gets here)."""
     if quantifier == "at least":
         return actual >= n
     if quantifier == "at most":
         return actual <= n
     if quantifier == "around":
         return abs(actual - n) <= around_tolerance
-    raise ValueError(f"quantifier must be one of {_QUANTIFIERS}, got {quantifier!r}")
+    return False
 
 
 def verify_keywords(text: str, keyword_list: list[str]) -> bool:
@@ -56,7 +71,8 @@ def verify_letter_frequency(text: str, letter: str, N: int) -> bool:
 
 
 def validate_response_language(text: str, language: str) -> bool:
-    """langdetect identifies the response as ``language`` (ISO 639-1 code); undetectable text fails."""
+    """langdetect identifies the response as ``language`` (ISO 639-1 code). Text with no language
+    features (empty, digits, punctuation) fails; main lets langdetect's exception escape there."""
     try:
         return langdetect.detect(text) == language
     except langdetect.LangDetectException:
@@ -83,9 +99,10 @@ def verify_sentence_constraint(text: str, N: int, quantifier: str) -> bool:
 
 
 def validate_paragraphs(text: str, N: int, first_word: str, i: int) -> bool:
-    """Exactly N paragraphs separated by a blank line, the i-th (1-based) starting with ``first_word``."""
+    """Exactly N paragraphs separated by a blank line, the i-th (1-based) starting with ``first_word``.
+    Indexed as main indexes: i = 0 reads the last paragraph, i > N raises IndexError."""
     paragraphs = text.split("\n\n")
-    if len(paragraphs) != N or not 1 <= i <= N:
+    if len(paragraphs) != N:
         return False
     return paragraphs[i - 1].strip().startswith(first_word)
 
@@ -122,9 +139,12 @@ def validate_highlighted_sections(text: str, N: int) -> bool:
 
 
 def validate_sections(text: str, N: int, section_splitter: str) -> bool:
-    """At least N section headers "<splitter> <number>" (case-insensitive), e.g. "Section 1"."""
-    pattern = r"\s?" + re.escape(section_splitter) + r"\s?\d+\s?"
-    return len(re.split(pattern, text, flags=re.IGNORECASE)) - 1 >= N
+    """Exactly N sections: the text split on the literal splitter (case-sensitive, numbered or not),
+    minus an empty piece before a leading splitter. "Intro\\nSection 1 ...Section 2 ..." is three."""
+    sections = text.split(section_splitter)
+    if sections[0] == "":
+        sections.pop(0)
+    return len(sections) == N
 
 
 def validate_json_format(text: str) -> bool:
@@ -214,37 +234,54 @@ IF_FUNCTIONS: dict[str, Callable[..., bool]] = {
 def parse_ground_truth(ground_truth: str) -> tuple[Callable[..., bool], dict[str, object]]:
     """Resolve a ground_truth JSON string to (check function, its non-null arguments).
 
-    Raises ValueError naming the problem: not JSON, not an object, no/unknown ``func_name``, or an
-    argument the function does not take (which would otherwise surface as a TypeError mid-training).
+    Raises :class:`Unscorable` naming the problem: not JSON, not an object, no/unknown ``func_name``,
+    an argument the function does not take (which would otherwise surface as a TypeError mid-training),
+    or a quantifier other than "at least" / "around" / "at most" (which main would score 0).
     """
     try:
         spec = json.loads(ground_truth)
     except (TypeError, json.JSONDecodeError) as err:
-        raise ValueError(f"RLVR-IFeval ground_truth is not valid JSON: {ground_truth!r} ({err})") from err
+        raise Unscorable("ground_truth is not valid JSON", f"{ground_truth!r} ({err})") from err
     if not isinstance(spec, dict) or "func_name" not in spec:
-        raise ValueError(f"RLVR-IFeval ground_truth must be a JSON object with 'func_name': {ground_truth!r}")
+        raise Unscorable(
+            "ground_truth has no func_name", f"must be a JSON object with 'func_name': {ground_truth!r}"
+        )
     name = spec["func_name"]
     if name not in IF_FUNCTIONS:
-        raise ValueError(
-            f"RLVR-IFeval ground_truth has unknown func_name {name!r}; known: {sorted(IF_FUNCTIONS)}"
-        )
+        raise Unscorable("ground_truth has an unknown func_name", f"{name!r}; known: {sorted(IF_FUNCTIONS)}")
     func = IF_FUNCTIONS[name]
     kwargs = {k: v for k, v in spec.items() if k != "func_name" and v is not None}
     accepted = set(inspect.signature(func).parameters) - {"text"}
     unexpected = sorted(set(kwargs) - accepted)
     if unexpected:
-        raise ValueError(
-            f"RLVR-IFeval ground_truth for {name!r} has unexpected arguments {unexpected}: {ground_truth!r}"
+        raise Unscorable(
+            f"ground_truth has unexpected arguments for {name}",
+            f"unexpected arguments {unexpected}: {ground_truth!r}",
+        )
+    if "quantifier" in kwargs and kwargs["quantifier"] not in _QUANTIFIERS:
+        raise Unscorable(
+            f"ground_truth has an unknown quantifier for {name}",
+            f"{kwargs['quantifier']!r} is not one of {_QUANTIFIERS}: {ground_truth!r}",
         )
     return func, kwargs
 
 
 def strip_thinking(completion: str) -> str:
-    """The answer part of a completion: text after the last ``</think>``, stripped (as open-instruct)."""
-    return completion.split("</think>")[-1].strip()
+    """The answer a completion gives, cleaned as open-instruct's ``remove_thinking_section`` does:
+    ``<|assistant|>`` removed, everything up to the last ``</think>`` dropped, ``<answer>`` and
+    ``</answer>`` removed, surrounding whitespace stripped."""
+    answer = completion.replace("<|assistant|>", "").strip().split("</think>")[-1]
+    return answer.replace("<answer>", "").replace("</answer>", "").strip()
 
 
 def score(completion: str, ground_truth: str) -> float:
-    """1.0 if the completion satisfies the constraint in ``ground_truth``, else 0.0."""
+    """1.0 if the completion satisfies the constraint in ``ground_truth``, else 0.0.
+
+    Raises :class:`Unscorable` (a ValueError) if the ground truth is malformed or the check raises.
+    """
     func, kwargs = parse_ground_truth(ground_truth)
-    return 1.0 if func(strip_thinking(completion), **kwargs) else 0.0
+    try:
+        followed = func(strip_thinking(completion), **kwargs)
+    except (ValueError, IndexError, TypeError) as err:
+        raise Unscorable(f"{func.__name__} raised {type(err).__name__}", f"{ground_truth}: {err}") from err
+    return 1.0 if followed else 0.0

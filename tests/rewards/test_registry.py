@@ -65,3 +65,23 @@ def test_missing_column_and_missing_reference_raise() -> None:
 def test_bad_completion_type() -> None:
     with pytest.raises(TypeError, match="completion"):
         registry.completion_text([{"role": "user", "content": "hi"}])
+
+
+def test_unscorable_rows_get_none_and_are_counted() -> None:
+    """A gold math-verify cannot parse, or a ground truth its check cannot take, says nothing about the
+    completion: the row gets None (TRL gives it no advantage), is counted, and the batch goes on."""
+    bad_letter = json.dumps({"func_name": "verify_letter_frequency", "letter": "ab", "N": 1})
+    batch = {
+        "domain": ["math", "math", "if", "if"],
+        "answer": ["\\boxed{}", "4", None, None],
+        "ground_truth": [None, None, bad_letter, LOWER],
+    }
+    completions = ["\\boxed{4}", "\\boxed{4}", "abc", "abc"]
+    before = registry.unscorable_counts()
+    assert registry.get_reward("math")(completions, **batch) == [None, 1.0, None, None]
+    assert registry.get_reward("if")(completions, **batch) == [None, None, None, 1.0]
+    after = registry.unscorable_counts()
+    math_key = ("math", "math gold cannot be parsed by math-verify")
+    if_key = ("if", "verify_letter_frequency raised ValueError")
+    assert after[math_key] == before.get(math_key, 0) + 1
+    assert after[if_key] == before.get(if_key, 0) + 1

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from care_rl.rewards import rlvr_if
+from care_rl.rewards.unscorable import Unscorable
 
 # (func_name, arguments, passing response, failing response)
 CASES = [
@@ -152,3 +153,67 @@ def test_word_quantifiers_partition(words: list[str], n: int) -> None:
     at_least = rlvr_if.score(text, _gt("validate_word_constraint", {"N": n, "quantifier": "at least"}))
     at_most = rlvr_if.score(text, _gt("validate_word_constraint", {"N": n - 1, "quantifier": "at most"}))
     assert at_least + at_most == 1.0
+
+
+# --- open-instruct main, function by function (issue 17) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "n", "expected"),
+    [
+        # main splits on the literal splitter and wants exactly N pieces (an empty lead piece dropped):
+        ("Intro\nSection 1\nHello\nSection 2\nWorld", 2, False),  # intro + 2 sections = 3 pieces
+        ("Intro\nSection 1\nHello\nSection 2\nWorld", 3, True),
+        ("Section 1\na\nSection 2\nb\nSection 3\nc", 2, False),  # exactly, not at least
+        ("Section\nHello\nSection\nWorld", 2, True),  # a bare splitter counts, no number needed
+        ("SECTION 1\nx\nSECTION 2\ny", 2, False),  # case-sensitive: "Section" never occurs
+    ],
+)
+def test_validate_sections_is_mains(text: str, n: int, expected: bool) -> None:
+    """Open-instruct main's validate_sections, not the (unmerged) numbered/case-insensitive/at-least
+    version of its pull request #1767."""
+    assert rlvr_if.validate_sections(text, n, "Section") is expected
+
+
+def test_validate_paragraphs_indexes_as_main() -> None:
+    """i = 0 reads the last paragraph (Python's [-1]); i > N raises, which score() counts."""
+    assert rlvr_if.validate_paragraphs("Alpha.\n\nBeta.", 2, "Beta", 0) is True
+    with pytest.raises(IndexError):
+        rlvr_if.validate_paragraphs("Alpha.\n\nBeta.", 2, "Beta", 3)
+    with pytest.raises(Unscorable, match="validate_paragraphs raised IndexError"):
+        rlvr_if.score("Alpha.\n\nBeta.", _gt("validate_paragraphs", {"N": 2, "first_word": "Beta", "i": 3}))
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: rlvr_if.validate_word_constraint("a b", 1, "roughly"),
+        lambda: rlvr_if.verify_sentence_constraint("A. B.", 1, "roughly"),
+        lambda: rlvr_if.validate_frequency_capital_words("USA", 1, "roughly"),
+    ],
+)
+def test_unknown_quantifier_fails_as_on_main(check) -> None:
+    assert check() is False
+
+
+@pytest.mark.parametrize(
+    ("completion", "func_name", "expected"),
+    [
+        ('<think>plan</think><answer>"Quoted whole."</answer>', "validate_quotation", 1.0),
+        ('<|assistant|>\n"Quoted whole."', "validate_quotation", 1.0),
+        ("<|assistant|><think>Hmm.</think>\n<answer>ALL CAPS</answer>", "validate_uppercase", 1.0),
+        ('<answer>{"a": 1}</answer>', "validate_json_format", 1.0),
+        ("<think>A, B</think> no commas <answer>here</answer>", "validate_no_commas", 1.0),
+    ],
+)
+def test_answer_cleaned_as_open_instruct(completion: str, func_name: str, expected: float) -> None:
+    """open-instruct's remove_thinking_section: drop <|assistant|>, everything up to </think>, and the
+    <answer> tags, then strip."""
+    assert rlvr_if.score(completion, _gt(func_name, {})) == expected
+
+
+def test_strip_thinking_removes_every_marker() -> None:
+    assert (
+        rlvr_if.strip_thinking(" <|assistant|> <think>a</think> <think>b</think> <answer> x </answer> ")
+        == "x"
+    )
