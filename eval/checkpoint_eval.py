@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +152,15 @@ def summarise(entry: SuiteEntry, records: Sequence[Record], k: int) -> dict[str,
         "n_lost_to_decontam": entry.n_lost_to_decontam,
     }
     if not records:
-        return {**row, "mean": None, "std": None, "n_missing": 0, "n_judge_missing": 0, "n_judge_failed": 0}
+        return {
+            **row,
+            "mean": None,
+            "std": None,
+            "n_missing": 0,
+            "n_judge_missing": 0,
+            "n_judge_failed": 0,
+            **_unscorable([]),
+        }
     stats = avg_at_k([[s["score"] for s in r["samples"]] for r in records])
     judge_missing = sum(s["detail"].get("n_judges_missing", 0) for r in records for s in r["samples"])
     judge_failed = sum(failed_judgments(s) for r in records for s in r["samples"])
@@ -165,7 +174,17 @@ def summarise(entry: SuiteEntry, records: Sequence[Record], k: int) -> dict[str,
         "n_judge_missing": judge_missing,
         "n_judge_failed": judge_failed,
         "mean_completion_tokens": sum(tokens) / len(tokens),
+        **_unscorable(records),
     }
+
+
+def _unscorable(records: Sequence[Record]) -> dict[str, Any]:
+    """Samples the verifier could not score (``eval.scorers.unscorable``), in all and per reason. They
+    are missing samples, so ``n_missing`` includes them."""
+    reasons = Counter(
+        s["detail"]["unscorable"] for r in records for s in r["samples"] if "unscorable" in s["detail"]
+    )
+    return {"unscorable": sum(reasons.values()), "unscorable_reasons": dict(sorted(reasons.items()))}
 
 
 def evaluate_suite(

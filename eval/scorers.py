@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from care_rl.data.records import EvalItem
+from care_rl.rewards.unscorable import Unscorable
 from eval.judging import RatingPlan, Scored, judge_panel, render
 from eval.verifiers.ifbench import score_ifbench as verify_ifbench
 from eval.verifiers.ifeval import InstructionScores
@@ -50,10 +51,22 @@ def _need(item: EvalItem, key: str) -> Any:
 # --- verifiable ------------------------------------------------------------------------------------
 
 
+def unscorable(err: Unscorable) -> Scored:
+    """A sample its verifier cannot score: missing (out of the mean, like a failed judge) and counted
+    per benchmark under ``err.reason`` in the summary -- never a silent 0, never a crashed run."""
+    return Scored(None, {"unscorable": err.reason, "error": err.detail})
+
+
 def score_math(pairs: Sequence[Pair], judges: Sequence[JudgeBackend] = ()) -> list[Scored]:
     from care_rl.rewards.math import score
 
-    return [Scored(100.0 * score(c, str(_need(item, "answer"))), {}) for item, c in pairs]
+    out = []
+    for item, c in pairs:
+        try:
+            out.append(Scored(100.0 * score(c, str(_need(item, "answer"))), {}))
+        except Unscorable as err:
+            out.append(unscorable(err))
+    return out
 
 
 def _instruction_scorer(verify: Callable[..., InstructionScores]) -> Scorer:
@@ -64,7 +77,11 @@ def _instruction_scorer(verify: Callable[..., InstructionScores]) -> Scorer:
         out = []
         for item, c in pairs:
             ref = (_need(item, "instruction_id_list"), _need(item, "kwargs"), _need(item, "prompt"))
-            res = verify(c, *ref)
+            try:
+                res = verify(c, *ref)
+            except Unscorable as err:
+                out.append(unscorable(err))
+                continue
             out.append(Scored(100.0 * bool(res["prompt_strict"]), {"inst_strict": list(res["inst_strict"])}))
         return out
 

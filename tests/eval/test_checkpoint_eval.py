@@ -35,6 +35,22 @@ def test_summary_is_avg_at_4_of_scripted_scores(entry, tmp_path):
     assert (row["n"], row["k"], row["n_lost_to_decontam"], row["n_missing"]) == (7, 4, 2, 0)
 
 
+def test_unscorable_samples_are_counted_per_benchmark_with_reasons(tmp_path):
+    """An item whose gold cannot be parsed: the run finishes, its samples are missing (out of the
+    mean), and the summary counts them under their reason; scorable runs report zero."""
+    items = [math_item(0, "0"), math_item(1, "\\boxed{}")]
+    entry = SuiteEntry(BENCHMARKS["gsm8k"], items, n_lost_to_decontam=0)
+    reply = ScriptedGenerator(lambda text, j, seed: "\\boxed{0}")
+    row = evaluate_benchmark(entry, reply, [], SPEC, tmp_path / "r.jsonl", progress=False)
+    assert row["unscorable"] == 4
+    assert row["unscorable_reasons"] == {"math gold cannot be parsed by math-verify": 4}
+    assert (row["mean"], row["n_missing"]) == (100.0, 4)
+    clean = evaluate_benchmark(
+        entry.__class__(entry.benchmark, items[:1], 0), reply, [], SPEC, tmp_path / "c.jsonl", progress=False
+    )
+    assert (clean["unscorable"], clean["unscorable_reasons"]) == (0, {})
+
+
 def test_second_call_is_a_cache_hit(entry, tmp_path):
     path = tmp_path / "r.jsonl"
     first = evaluate_benchmark(entry, ScriptedGenerator(_reply), [], SPEC, path, progress=False)

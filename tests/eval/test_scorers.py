@@ -49,6 +49,19 @@ def test_ifbench_uses_its_own_verifiers():
     assert [s.score for s in out] == [100.0, 0.0]
 
 
+def test_unscorable_inputs_are_missing_and_say_why():
+    """A gold math-verify cannot read, an instruction id the verifier does not know: the sample is
+    missing (None, out of the mean) with its reason, not a 0 and not an exception."""
+    bad_gold = _item("math500", "math", {"answer": "\\boxed{}"})
+    out = scorers.score_math([(bad_gold, "\\boxed{1}")])
+    assert out[0].score is None
+    assert out[0].detail["unscorable"] == "math gold cannot be parsed by math-verify"
+    ref = {"instruction_id_list": ["count:nonsense"], "kwargs": [{}], "prompt": "p"}
+    out = scorers.score_ifbench([(_item("ifbench", "if", ref), "x")])
+    assert out[0].score is None
+    assert out[0].detail["unscorable"] == "IFBench: unknown instruction id"
+
+
 def test_wildbench_wb_score_and_judge_average():
     item = EvalItem(
         "wildbench",

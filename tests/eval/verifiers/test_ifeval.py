@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from care_rl.rewards.unscorable import Unscorable
 from eval.verifiers.ifeval import score_ifeval
 
 PROMPT_1000 = (
@@ -66,11 +68,29 @@ def test_repeat_prompt_gets_the_prompt() -> None:
     assert not score_ifeval("Haiku: drops fall...", ids, kwargs, prompt)["prompt_strict"]
 
 
-def test_bad_ids_and_kwargs_raise() -> None:
-    with pytest.raises(ValueError, match="unknown instruction ids \\['format:nonsense'\\]"):
+def test_bad_ids_and_kwargs_are_unscorable() -> None:
+    with pytest.raises(Unscorable, match="unknown instruction id: \\['format:nonsense'\\]"):
         score_ifeval("x", ["format:nonsense"], [{}], "p")
-    with pytest.raises(ValueError, match="1 instruction ids but 2 kwargs"):
+    with pytest.raises(Unscorable, match="1 ids, 2 kwargs"):
         score_ifeval("x", ["punctuation:no_comma"], [{}, {}], "p")
+
+
+def test_letter_frequency_with_a_non_letter_is_reproducible() -> None:
+    """lm-eval's checker replaces a ``letter`` that is not a letter by random.choice on the global
+    generator; under our fixed seed the score is the same whatever the caller's random state, and
+    that state is left as it was."""
+    text = "abcdefghijklm " * 3  # half the alphabet, three times each
+    ids, kwargs = (
+        ["keywords:letter_frequency"],
+        [{"letter": "1", "let_frequency": 3, "let_relation": "at least"}],
+    )
+    verdicts = set()
+    for seed in range(40):
+        random.seed(seed)
+        state = random.getstate()
+        verdicts.add(score_ifeval(text, ids, kwargs, "p")["inst_strict"][0])
+        assert random.getstate() == state
+    assert len(verdicts) == 1
 
 
 def test_fresh_cache_works_without_any_download(tmp_path) -> None:
