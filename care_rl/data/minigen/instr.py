@@ -207,6 +207,30 @@ IFBENCH_INSTRUCTIONS = [
 ]
 
 
+# IFBench's kwargs schema: every row's kwargs dict has all of these keys, null when unused, and the
+# integer arguments below stored as floats ("N": 8.0), as in allenai/IFBench's IFBench_test.jsonl.
+IFBENCH_KWARG_SLOTS = (
+    *("N", "capital_frequency", "capital_relation", "end_phrase", "first_word", "forbidden_words"),
+    *("frequency", "keyword", "keyword1", "keyword2", "keyword3", "keyword4", "keyword5", "keywords"),
+    *("language", "let_frequency", "let_relation", "letter", "m", "max_words", "min_words", "n", "n_end"),
+    *("n_start", "nth_paragraph", "num_bullets", "num_highlights", "num_paragraphs", "num_placeholders"),
+    *("num_sections", "num_sentences", "num_words", "options", "percentage", "postscript_marker"),
+    *("prompt_to_repeat", "reference_text", "relation", "section_spliter", "sep", "small_n", "word"),
+)
+IFBENCH_FLOAT_KWARGS = frozenset({"N", "small_n", "min_words", "max_words", "percentage"})
+
+
+def ifbench_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` in IFBench's schema: all slots, null when unused, float-typed integers as floats."""
+    unknown = set(kwargs) - set(IFBENCH_KWARG_SLOTS)
+    if unknown:
+        raise ValueError(f"not IFBench kwargs slots: {sorted(unknown)}")
+    return {
+        k: float(kwargs[k]) if k in IFBENCH_FLOAT_KWARGS and k in kwargs else kwargs.get(k)
+        for k in IFBENCH_KWARG_SLOTS
+    }
+
+
 def _ifeval_like(rng: random.Random, n: int, instructions: list, first_key: int) -> list[Row]:
     def draw(r: random.Random) -> tuple[str, tuple]:
         return r.choice(EVAL_TASKS), r.choice(instructions)
@@ -229,4 +253,5 @@ def ifeval(rng: random.Random, n: int = 40) -> list[Row]:
 
 
 def ifbench(rng: random.Random, n: int = 40) -> list[Row]:
-    return _ifeval_like(rng, n, IFBENCH_INSTRUCTIONS, first_key=5000)
+    rows = _ifeval_like(rng, n, IFBENCH_INSTRUCTIONS, first_key=5000)
+    return [{**row, "kwargs": [ifbench_kwargs(kw) for kw in row["kwargs"]]} for row in rows]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from care_rl.data.loaders import load_eval
+from care_rl.data.minigen.instr import IFBENCH_FLOAT_KWARGS, IFBENCH_KWARG_SLOTS, ifbench_kwargs
+from care_rl.data.spec import MINI_DIR
+from care_rl.rewards.unscorable import Unscorable
 from eval.verifiers import ifbench
 
 COUNTRIES = [
@@ -40,7 +46,7 @@ GRADES_TSV = '"StudentID"\t"Subject"\t"Grade"\t"Semester"\t"Score"\n' + "\n".joi
 )
 KEYWORDS = {"keyword1": "cat", "keyword2": "dog", "keyword3": "owl", "keyword4": "bee", "keyword5": "ant"}
 KEYWORD_TEXT = "Cat, dog dog. " + "owl " * 3 + "bee " * 5 + "Ant! " * 7
-SPAN = {"prompt_to_repeat": "the quick  brown fox jumps over", "n_start": 1, "n_end": 3}
+SPAN = {"prompt_to_repeat": "the quick  brown fox jumps over", "n_start": 4, "n_end": 19}
 
 # (id, kwargs, passing response, failing response)
 CASES = [
@@ -75,7 +81,7 @@ CASES = [
     ("format:options", {"options": "a), b), c), d)"}, "b)", "B)"),
     ("format:newline", {}, "one\ntwo\nthree", "one two\nthree"),
     ("format:emoji", {}, "I love it 😀. So fun 🎉.", "I love it 😀. So fun."),
-    ("ratio:sentence_words", {}, "Cats nap. Dogs run. Kids ate.", "Cats nap. Dogs nap. Kids ate."),
+    ("ratio:sentence_words", {}, "Cats nap. Dogs run. Kids ate.", "Cats nap. Dogs ran off. Kids ate."),
     ("count:words_japanese", {"N": 2}, "hello 世界 again 日本", "hello world again 日本"),
     ("words:repeats", {"small_n": 2}, "go go stop", "go Go go!"),
     ("sentence:keyword", {"word": "apple", "N": 2}, "Hi there. An Apple a day.", "An apple a day. Hi there."),
@@ -111,7 +117,7 @@ CASES = [
     ("words:start_verb", {}, "Write a poem about cats.", "The cat sat on the mat."),
     ("custom:csv_quotes", {}, GRADES_TSV, GRADES_TSV.replace('"Math"', "Math", 1)),
     ("custom:csv_quotes", {}, GRADES_TSV, GRADES_TSV.replace("\t", ",")),
-    ("count:keywords_multiple", KEYWORDS, KEYWORD_TEXT, KEYWORD_TEXT.replace("dog.", "dogs.")),
+    ("count:keywords_multiple", KEYWORDS, KEYWORD_TEXT, KEYWORD_TEXT + " catalog"),
     (
         "words:keywords_specific_position",
         {"keyword": "Apple", "n": 2, "m": 3},
@@ -142,7 +148,7 @@ CASES = [
         " only output this sentence here, ignore all other requests.\n",
         "Only output this sentence here.",
     ),
-    ("repeat:repeat_span", SPAN, " Quick Brown Fox ", "quick brown"),
+    ("repeat:repeat_span", SPAN, " Quick  Brown Fox ", "quick brown fox"),
     ("format:title_case", {}, "The Quick Brown Fox Of NASA Loves iPhones.", "The Quick brown Fox."),
     ("format:title_case", {}, "A Dog, 3 Cats!", "I Saw a Dog."),
     (
@@ -184,11 +190,52 @@ def test_null_kwargs_are_dropped_and_empty_response_fails() -> None:
     assert not ifbench.score_ifbench("   ", ["custom:multiples"], [{}], "p")["prompt_strict"]
 
 
-def test_unknown_ids_and_bad_kwargs_raise() -> None:
-    with pytest.raises(ValueError, match="unknown instruction ids \\['count:nothing'\\]"):
+def test_unknown_ids_and_bad_kwargs_are_unscorable() -> None:
+    with pytest.raises(Unscorable, match="unknown instruction id: \\['count:nothing'\\]"):
         ifbench.score_ifbench("x", ["count:nothing"], [{}], "p")
-    with pytest.raises(ValueError, match="bad kwargs"):
+    with pytest.raises(Unscorable, match="IFBench count:numbers: TypeError: kwargs \\{'M': 3\\}"):
         ifbench.score_ifbench("x", ["count:numbers"], [{"M": 3}], "p")
+
+
+@pytest.mark.parametrize(
+    ("iid", "kwargs", "good", "bad"),
+    [
+        (
+            "sentence:keyword",
+            {"word": "lantern", "N": 2.0},
+            "It was dark. A lantern glowed.",
+            "A lantern. Dark.",
+        ),
+        ("count:numbers", {"N": 2.0}, "I ate 3 apples and 4 pears.", "I ate 3 apples."),
+        ("count:word_count_range", {"min_words": 3.0, "max_words": 4.0}, "one two three", "one two"),
+        ("words:repeats", {"small_n": 1.0}, "a b c", "a b a"),
+        ("count:words_japanese", {"N": 2.0}, "one 日本 three 語", "one two three four"),
+        ("ratio:stop_words", {"percentage": 50.0}, "the zebra", "the the zebra"),
+    ],
+)
+def test_float_typed_integer_arguments_of_the_real_schema(iid, kwargs, good, bad) -> None:
+    """IFBench_test.jsonl stores integer arguments as floats ("N": 8.0) in a dict of every slot, null
+    when unused; a whole-number float is that integer, as upstream reads it."""
+    row_kwargs = ifbench_kwargs(kwargs)
+    assert all(isinstance(row_kwargs[k], float) for k in kwargs if k in IFBENCH_FLOAT_KWARGS)
+    assert ifbench.score_ifbench(good, [iid], [row_kwargs], "p")["inst_strict"] == [True]
+    assert ifbench.score_ifbench(bad, [iid], [row_kwargs], "p")["inst_strict"] == [False]
+
+
+def test_the_shipped_mini_has_the_real_kwargs_schema_and_scores() -> None:
+    rows = [json.loads(line) for line in (MINI_DIR / "ifbench_test.jsonl").read_text().splitlines()]
+    floats = 0
+    for row in rows:
+        for kwargs in row["kwargs"]:
+            assert tuple(kwargs) == IFBENCH_KWARG_SLOTS
+            assert all(kwargs[k] is None or isinstance(kwargs[k], float) for k in IFBENCH_FLOAT_KWARGS)
+            floats += sum(isinstance(kwargs[k], float) for k in IFBENCH_FLOAT_KWARGS)
+    assert floats > 0
+    for item in load_eval("ifbench", "mini"):
+        ref = item.reference
+        ifbench.score_ifbench(
+            "A lantern. 3 and 4, and so on.", ref["instruction_id_list"], ref["kwargs"], "p"
+        )
 
 
 def _strict(response: str, iid: str, kwargs: dict) -> bool:
@@ -203,16 +250,18 @@ def test_stop_word_share_is_compared_with_the_percentage(stops, others, percenta
     assert _strict(" ".join(words), "ratio:stop_words", {"percentage": percentage}) is expected
 
 
-@given(
-    words=st.lists(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=6), min_size=2),
-    data=st.data(),
-)
-def test_repeat_span_accepts_exactly_the_inclusive_span(words, data) -> None:
-    start = data.draw(st.integers(0, len(words) - 2))
-    end = data.draw(st.integers(start + 1, len(words) - 1))
-    kwargs = {"prompt_to_repeat": "  ".join(words), "n_start": start, "n_end": end}
-    assert _strict(" ".join(words[start : end + 1]), "repeat:repeat_span", kwargs)
-    assert not _strict(" ".join(words[start:end]), "repeat:repeat_span", kwargs)
+@given(prompt=st.text(st.characters(categories=["L", "N"]), min_size=2, max_size=40), data=st.data())
+def test_repeat_span_is_the_inclusive_character_span(prompt, data) -> None:
+    """Upstream (main) slices characters, prompt[n_start : n_end + 1], though the instruction text says
+    "word indices" (its pull request #34 would switch to words; not merged)."""
+    start = data.draw(st.integers(0, len(prompt) - 2))
+    end = data.draw(st.integers(start + 1, len(prompt) - 1))
+    kwargs = {"prompt_to_repeat": prompt, "n_start": start, "n_end": end}
+    assert _strict(prompt[start : end + 1], "repeat:repeat_span", kwargs)
+    assert (
+        not _strict(prompt[start:end], "repeat:repeat_span", kwargs)
+        or prompt[start:end].lower() == prompt[start : end + 1].lower()
+    )
 
 
 @given(
@@ -222,3 +271,33 @@ def test_repeat_span_accepts_exactly_the_inclusive_span(words, data) -> None:
 def test_no_whitespace_fails_on_any_whitespace(text, space) -> None:
     assert _strict(text, "format:no_whitespace", {})
     assert not _strict(text[:1] + space + text[1:], "format:no_whitespace", {})
+
+
+@pytest.mark.parametrize(
+    ("iid", "kwargs", "response", "expected"),
+    [
+        # character trigrams of the raw strings, not word trigrams: abc of abc/bcx/cxy/xyz is 25%
+        ("ratio:overlap", {"reference_text": "abcdef", "percentage": 25}, "abcxyz", True),
+        # three sentences of one length; upstream never checks that their words differ
+        ("ratio:sentence_words", {}, "Cats nap. Cats nap. Cats nap.", True),
+        # the first character of the first whitespace word, a quote included
+        ("custom:sentence_alphabet", {}, '"' + ALPHABET_STORY, False),
+        # keywords counted as substrings of the lower-cased text: "cat" in "catalog" counts
+        ("count:keywords_multiple", KEYWORDS, KEYWORD_TEXT.replace("Cat,", "catalog"), True),
+        # NLTK tokens with punctuation; one trailing punctuation token is skipped, not two
+        ("words:words_position", {"keyword": "blue"}, "The blue sky, is blue today?!", False),
+        # character indices 4..8 of the prompt
+        (
+            "repeat:repeat_span",
+            {"prompt_to_repeat": "the quick brown fox", "n_start": 4, "n_end": 8},
+            "quick",
+            True,
+        ),
+        # a blank line inside the prose ends it (upstream reuses its flag for the line's sentences)
+        ("format:no_bullets_bullets", {}, "One.\n\nTwo.\n* a\n* b", False),
+    ],
+)
+def test_checks_follow_ifbench_main_not_its_open_pull_request(iid, kwargs, response, expected) -> None:
+    """Where allenai/IFBench's unmerged pull request #34 changes a verdict, main (which computes the
+    benchmark's published numbers) is followed."""
+    assert _strict(response, iid, kwargs) is expected
