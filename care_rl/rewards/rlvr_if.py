@@ -13,11 +13,11 @@ thousand real and generated responses (docs/verifier_agreement.md).
 
 The verifier around the functions is open-instruct's ``IFEvalVerifierOld``: the answer is cleaned by
 :func:`strip_thinking` (its ``remove_thinking_section``), null arguments are dropped, the function is
-called. One deliberate difference: where main raises instead of answering -- a ground truth the
-function cannot take (a two-letter ``letter``, a paragraph index past N), or langdetect finding no
-language in a response, which main lets escape and we score as not in the language -- :func:`score`
-raises :class:`~care_rl.rewards.unscorable.Unscorable`, which the reward counts instead of crashing a
-training step.
+called. Two deliberate differences. A response in which langdetect finds no language (empty, digits,
+punctuation) is not in the language here; main lets langdetect's exception escape. A ground truth the
+functions cannot take -- a two-letter ``letter`` or a paragraph index past N (main raises), an unknown
+quantifier (main scores 0) -- makes :func:`score` raise :class:`~care_rl.rewards.unscorable.Unscorable`,
+which the reward counts instead of crashing a training step or scoring the completion.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ read that model and hand it to NLTK's unchanged :class:`~nltk.tag.perceptron.Per
 the features, normalisation and decoding are NLTK's. The weights are Honnibal's 2013 release rather
 than NLTK's own ``averaged_perceptron_tagger_eng`` (NLTK's files are on no package registry, so a fresh
 machine could not install them). The tag set is the same Penn Treebank set, but tags differ: the verb
-decision on a response's first token differs from NLTK's model on about one response in forty,
-mostly sentence-initial imperatives ("Let", "Consider": NNP here, VB there), "Does", and a leading
-``*`` or ``(``. scripts/verifier_agreement/ measures it against NLTK's model on every IFBench and
-IFEval input (docs/verifier_agreement.md).
+decision on a response's first token differs from NLTK's model on about one response in fifty, both
+ways: a leading ``*`` or ``(`` is a verb here and "Let" or "Does" a noun, while NLTK's model calls a
+capitalised "Write" or "Are" a proper noun. scripts/verifier_agreement/ measures it against NLTK's
+model on every IFBench and IFEval input (docs/verifier_agreement.md).
 
 The model is a Python 2 pickle. It is read with an unpickler that can build nothing but plain
 containers (it has one ``set``), so a tampered file cannot execute code.

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import io
 import json
+import random
 import re
 import sys
 import types
@@ -122,16 +123,24 @@ class IFEval:
 
     def original(self, case: Case) -> tuple[str, Any]:
         p = case.payload
-        doc = {
-            "key": 0,
-            "instruction_id_list": [p["id"]],
-            "prompt": p["prompt"],
-            "kwargs": [copy.deepcopy(p["kwargs"])],
-        }
+        # process_results' two calls, each under our seed (its draws for an invalid argument are then
+        # the ones ours makes; unseeded they change from run to run, see eval/verifiers/ifeval.py)
+        inp = self.utils.InputExample(
+            key=0, instruction_id_list=[p["id"]], prompt=p["prompt"], kwargs=[copy.deepcopy(p["kwargs"])]
+        )
+
+        def seeded(test: Callable[..., Any]) -> bool:
+            state = random.getstate()
+            random.seed(self.ours.SEED)
+            try:
+                return bool(test(inp, p["response"]).follow_instruction_list[0])
+            finally:
+                random.setstate(state)
 
         def run() -> tuple[bool, bool]:
-            res = self.utils.process_results(doc, [p["response"]])
-            return bool(res["inst_level_strict_acc"][0]), bool(res["inst_level_loose_acc"][0])
+            return seeded(self.utils.test_instruction_following_strict), seeded(
+                self.utils.test_instruction_following_loose
+            )
 
         return outcome(run)
 
@@ -441,7 +450,11 @@ class _MathRecorder:
 
     def _wrap(self, helper: Callable[..., Any]) -> Callable[..., Any]:
         def compare_strings(gold: str, pred: str, *args: Any, **kwargs: Any) -> Any:
-            answer = outcome(lambda: bool(helper(gold, pred, *args, **kwargs)))
+            raised: Exception | None = None
+            try:
+                answer: tuple[str, Any] = ("ok", bool(helper(gold, pred, *args, **kwargs)))
+            except Exception as err:  # recorded, then raised on: a test may expect it
+                answer, raised = ("exception", type(err).__name__), err
             self.calls.append(
                 {
                     "test": self.current,
@@ -451,8 +464,8 @@ class _MathRecorder:
                     "answer": answer,
                 }
             )
-            if answer[0] == "exception":
-                raise RuntimeError(f"compare_strings raised {answer[1]}")
+            if raised is not None:
+                raise raised
             return answer[1]
 
         compare_strings.recording = True  # type: ignore[attr-defined]

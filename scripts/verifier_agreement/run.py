@@ -11,7 +11,7 @@ family     ours                                      original
 =========  ========================================  ===============================================
 ifbench    eval.verifiers.ifbench.score_ifbench      allenai/IFBench ``evaluation_lib`` strict/loose
            eval.verifiers.ifbench.check_instruction  ``Instruction.check_following`` (unit tests)
-ifeval     eval.verifiers.ifeval.score_ifeval        lm-eval ``tasks/ifeval/utils.process_results``
+ifeval     eval.verifiers.ifeval.score_ifeval        lm-eval ``tasks/ifeval/utils`` strict/loose
 rlvr_if    care_rl.rewards.rlvr_if.score             open-instruct ``IFEvalVerifierOld`` (its
                                                      ``remove_thinking_section``, ``IF_FUNCTIONS_MAP``)
            care_rl.rewards.rlvr_if.IF_FUNCTIONS      ``open_instruct/if_functions.py`` (unit tests)
