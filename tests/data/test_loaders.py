@@ -123,3 +123,19 @@ def test_unknown_names_and_missing_files_raise(tmp_path, monkeypatch):
     monkeypatch.setattr("care_rl.data.spec.MINI_DIR", tmp_path)
     with pytest.raises(ConfigError, match=str(tmp_path / "gsm8k.jsonl")):
         read_rows(loaders.SPECS["gsm8k"], "mini")
+
+
+def test_hub_source_reads_a_local_copy_under_the_cache(tmp_path, monkeypatch):
+    """An offline machine (or the paper-dryrun profile) keeps a hub dataset's file under
+    <cache>/datasets/<hub id>/[<config>/]<split>.jsonl; the hub path reads it, through datasets."""
+    import shutil
+
+    from care_rl.data.io import local_hub_file
+
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))
+    spec = loaders.spec_for("gsm8k")
+    target = local_hub_file(spec)
+    assert target == tmp_path / "datasets" / "openai" / "gsm8k" / "main" / "test.jsonl"
+    target.parent.mkdir(parents=True)
+    shutil.copy(spec.mini_path, target)
+    assert loaders.load_eval("gsm8k", "hub") == loaders.load_eval("gsm8k", "mini")

@@ -67,3 +67,17 @@ def test_cpu_profile_policy_loads_offline_and_answers():
     enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**enc, max_new_tokens=12, do_sample=False)
     assert "7" in tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_hub_id_reads_its_local_copy_under_the_cache(smoke_profile, tokenizer, tmp_path, monkeypatch):
+    """A hub id with a saved copy in <cache>/models/<hub id> loads from it, offline, by the hub path."""
+    from care_rl.models import load_model, load_tokenizer, local_model_dir
+
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))
+    model = build_random_llama(smoke_profile.policy, tokenizer)
+    model.save_pretrained(local_model_dir("org/tiny"))
+    tokenizer.save_pretrained(local_model_dir("org/tiny"))
+    spec = ModelSpec(source="hub", name_or_path="org/tiny")
+    loaded = load_model(spec, load_tokenizer(spec))
+    assert torch.equal(loaded.model.embed_tokens.weight, model.model.embed_tokens.weight)
+    assert local_model_dir("org/tiny") == tmp_path / "models" / "org" / "tiny"
