@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from care_rl.thinking import strip_thinking
+
 if TYPE_CHECKING:  # the judges package imports torch; scoring code only calls the backends it is given
     from care_rl.judges.base import JudgeBackend
 
@@ -142,8 +144,9 @@ def judge_panel(
 ) -> list[Scored]:
     """Score every sample with every judge and average.
 
-    A generating judge gets ``prompts`` and its output is parsed by ``parse(text, index)`` (the
-    table-scale score or ``None`` if unusable); an expected-rating judge follows ``rating``.
+    A generating judge gets ``prompts`` and its output, thinking removed (care_rl.thinking), is parsed
+    by ``parse(text, index)`` (the table-scale score or ``None`` if unusable); an expected-rating judge
+    follows ``rating``.
     """
     if not judges:
         raise ValueError("a judged benchmark needs at least one judge (profile.eval_judges or profile.judge)")
@@ -164,7 +167,7 @@ def judge_panel(
             )
         rows = []
         for i, text in enumerate(outputs):
-            score = None if text is None else parse(text, i)
+            score = None if text is None else parse(strip_thinking(text), i)
             status = "failed" if text is None else ("ok" if score is not None else "unparseable")
             rows.append({"judge": judge.name, "output": text, "score": score, "status": status})
         per_judge.append(rows)

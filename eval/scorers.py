@@ -15,6 +15,9 @@ Every scorer has the same shape, ``(pairs, judges) -> list[Scored]`` with ``pair
 * ResearchQA: each rubric item rated on a five-level scale (1 = not addressed .. 5 = fully), mapped
   to 0, .25, .5, .75, 1; the mean coverage times 100.
 
+Every scorer reads the answer only: a Qwen3 thinking block is removed first (care_rl.thinking), for
+verifiers and judges alike.
+
 Expected-rating judges (``scoring: expected_rating``) rate one aspect per prompt -- the response
 (WildBench), each criterion (CW3), each rubric item (ResearchQA) -- and the same formulas apply to
 the expected ratings, which are real numbers rather than integers.
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from care_rl.data.records import EvalItem
 from care_rl.rewards.unscorable import Unscorable
+from care_rl.thinking import strip_thinking
 from eval.judging import RatingPlan, Scored, judge_panel, render
 from eval.verifiers.ifbench import score_ifbench as verify_ifbench
 from eval.verifiers.ifeval import InstructionScores
@@ -78,7 +82,7 @@ def _instruction_scorer(verify: Callable[..., InstructionScores]) -> Scorer:
         for item, c in pairs:
             ref = (_need(item, "instruction_id_list"), _need(item, "kwargs"), _need(item, "prompt"))
             try:
-                res = verify(c, *ref)
+                res = verify(strip_thinking(c), *ref)
             except Unscorable as err:
                 out.append(unscorable(err))
                 continue
@@ -121,7 +125,7 @@ def score_wildbench(pairs: Sequence[Pair], judges: Sequence[JudgeBackend]) -> li
                 "history": _transcript(item.messages[:-1]),
                 "user_query": item.messages[-1]["content"],
                 "checklist": checklist,
-                "response": c,
+                "response": strip_thinking(c),
             }
         )
     plan = RatingPlan("wildbench", range(1, 11), list(enumerate(values)), lambda i, rs: (rs[0] - 5.0) * 20.0)
@@ -154,6 +158,7 @@ def parse_cw3(text: str, criteria: Sequence[str], negative: Sequence[str]) -> fl
 def score_cw3(pairs: Sequence[Pair], judges: Sequence[JudgeBackend]) -> list[Scored]:
     prompts, criteria, queries = [], [], []
     for i, (item, c) in enumerate(pairs):
+        c = strip_thinking(c)
         pos, neg = list(_need(item, "criteria")), list(_need(item, "negative_criteria"))
         criteria.append((pos + neg, neg))
         prompts.append(
@@ -188,6 +193,7 @@ def parse_researchqa(text: str, n_items: int) -> float | None:
 def score_researchqa(pairs: Sequence[Pair], judges: Sequence[JudgeBackend]) -> list[Scored]:
     prompts, sizes, queries = [], [], []
     for i, (item, c) in enumerate(pairs):
+        c = strip_thinking(c)
         rubric = [r["rubric_item"] for r in _need(item, "rubric")]
         sizes.append(len(rubric))
         numbered = "\n".join(f"{k}. {r}" for k, r in enumerate(rubric, start=1))

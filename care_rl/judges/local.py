@@ -22,6 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from care_rl.judges.base import Conversation, JudgeStats, validate_conversations
 from care_rl.judges.rating import Rating, check_prefix, check_scale, common_prefix, expected_rating
+from care_rl.thinking import JUDGE_TEMPLATE_KWARGS
 
 T = TypeVar("T")
 
@@ -79,11 +80,14 @@ class LocalBackend:
             )
         return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
 
+    def _prompt_text(self, conv: Conversation) -> str:
+        """The chat-template rendering a reply continues; judges never think (care_rl.thinking)."""
+        return self.tokenizer.apply_chat_template(
+            conv, add_generation_prompt=True, tokenize=False, **JUDGE_TEMPLATE_KWARGS
+        )
+
     def _render(self, conv: Conversation) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=True)
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        return list(ids)
+        return self.tokenizer(self._prompt_text(conv), add_special_tokens=False)["input_ids"]
 
     def complete(
         self, conversations: list[Conversation], max_new_tokens: int | None = None
@@ -105,8 +109,8 @@ class LocalBackend:
         budget = max_new_tokens or self.max_new_tokens
         rendered = []
         for conv in conversations:
-            text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-            rendered.append(self.tokenizer(text + answer_prefix, add_special_tokens=False)["input_ids"])
+            text = self._prompt_text(conv) + answer_prefix
+            rendered.append(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         out = self._batched(rendered, budget, "generation", lambda batch: self._generate(batch, budget))
         return [None if text is None else answer_prefix + text for text in out]
 
@@ -141,8 +145,9 @@ class LocalBackend:
                     log.warning("judge %s: conversation %d: rating prefix rejected: %s", self.name, i, e)
                     self.stats.add(calls=1, failures=1)
                     continue
-            text = self.tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-            rendered.append(self.tokenizer(text + prefix, add_special_tokens=False)["input_ids"])
+            rendered.append(
+                self.tokenizer(self._prompt_text(conv) + prefix, add_special_tokens=False)["input_ids"]
+            )
             keep.append(i)
 
         def run(batch: list[list[int]]) -> list[Rating]:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from care_rl.thinking import strip_thinking
+
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCORE_MIN, SCORE_MAX = 1.0, 10.0
 
@@ -63,11 +65,14 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def extract_json(text: str | None) -> dict[str, Any]:
-    """The first JSON object in ``text`` (code fences and surrounding prose are tolerated)."""
+    """The first JSON object in the answer part of ``text`` (code fences and surrounding prose are
+    tolerated; a Qwen3 thinking block is skipped first, care_rl.thinking, so an object drafted inside
+    the thinking is never taken for the verdict)."""
     if text is None:
         raise JudgeOutputError("judge_failed", "the judge call failed (timeout or error after retries)")
+    text = strip_thinking(text)
     if not text.strip():
-        raise JudgeOutputError("empty", "the judge returned an empty response")
+        raise JudgeOutputError("empty", "the judge returned an empty response (or thinking only)")
     decoder = json.JSONDecoder()
     start = text.find("{")
     while start != -1:

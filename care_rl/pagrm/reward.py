@@ -15,6 +15,7 @@ from typing import Any
 from care_rl.judges.base import JudgeBackend
 from care_rl.pagrm.cache import ProtocolCache
 from care_rl.pagrm.judge import PAGRMJudge, Variant
+from care_rl.thinking import strip_thinking
 
 
 def prompt_text(prompt: str | list[dict[str, str]]) -> str:
@@ -27,9 +28,10 @@ def prompt_text(prompt: str | list[dict[str, str]]) -> str:
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
-    if isinstance(completion, str):
-        return completion
-    return "".join(m["content"] for m in completion if m.get("role", "assistant") == "assistant")
+    """What the judge reads as 'the response': the answer, without the policy's thinking (care_rl.thinking)."""
+    if not isinstance(completion, str):
+        completion = "".join(m["content"] for m in completion if m.get("role", "assistant") == "assistant")
+    return strip_thinking(completion)
 
 
 class ChatReward:

@@ -21,6 +21,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from care_rl.rewards.unscorable import Unscorable
+from care_rl.thinking import strip_thinking
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,9 @@ _WORKER = _Worker()
 def score(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT_S) -> float:
     """Binary reward for one completion: 1.0 iff its final answer equals ``gold`` (math-verify).
 
+    Only the answer is read: a Qwen3 thinking block is removed first (care_rl.thinking), so a boxed
+    value inside the thoughts never counts.
+
     Bounded by ``timeout`` seconds per call (the first call also pays the worker's start-up, which is
     not counted against it). Raises :class:`Unscorable` (a ValueError) if ``gold`` cannot be parsed.
     """
@@ -164,7 +168,7 @@ def score(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT_S) -> flo
         raise TypeError(f"math score needs str completion and gold, got {type(completion)}, {type(gold)}")
     if timeout <= 0:
         raise ValueError(f"math score timeout must be > 0 seconds, got {timeout}")
-    return _WORKER.call(completion, gold, timeout)
+    return _WORKER.call(strip_thinking(completion), gold, timeout)
 
 
 def timeout_count() -> int:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import langdetect
 
+from care_rl import thinking
 from care_rl.rewards.unscorable import Unscorable
 
 _QUANTIFIERS = ("at least", "around", "at most")
@@ -267,10 +268,12 @@ def parse_ground_truth(ground_truth: str) -> tuple[Callable[..., bool], dict[str
 
 
 def strip_thinking(completion: str) -> str:
-    """The answer a completion gives, cleaned as open-instruct's ``remove_thinking_section`` does:
-    ``<|assistant|>`` removed, everything up to the last ``</think>`` dropped, ``<answer>`` and
-    ``</answer>`` removed, surrounding whitespace stripped."""
-    answer = completion.replace("<|assistant|>", "").strip().split("</think>")[-1]
+    """The answer a completion gives, cleaned as open-instruct's ``remove_thinking_section`` does
+    (``<|assistant|>`` removed, everything up to the last ``</think>`` dropped, ``<answer>`` and
+    ``</answer>`` removed, surrounding whitespace stripped), with care_rl.thinking's one difference:
+    a completion that opens ``<think>`` and never closes it gives no answer (open-instruct would verify
+    the unfinished thinking; DAPO masks such truncated rows at paper scale)."""
+    answer = thinking.strip_thinking(completion.replace("<|assistant|>", "").strip())
     return answer.replace("<answer>", "").replace("</answer>", "").strip()
 
 
