@@ -150,6 +150,14 @@ class JudgeSpec(Strict):
     # next-token distribution (small local judges rarely follow output formats; see eval/README.md)
     scoring: Literal["generate", "expected_rating"] = "generate"
 
+    def identity(self) -> str:
+        """Which judge this is, apart from how it is called: a local model's weights (its ``adapter``
+        aside: the base judge) or an endpoint's model name and URL."""
+        if self.backend == "local":
+            assert self.model is not None  # validated
+            return f"local:{self.model.identity()}"
+        return f"openai:{self.model_name}@{self.base_url}"
+
     @model_validator(mode="after")
     def _backend_fields(self) -> JudgeSpec:
         if self.backend == "local" and self.model is None:
@@ -162,6 +170,21 @@ class JudgeSpec(Strict):
                 f"got {self.backend!r} (chat endpoints return text, not the distribution over rating tokens)"
             )
         return self
+
+
+class Deviations(Strict):
+    """Departures from the paper a profile takes on knowingly. Each is refused unless named here, and
+    the tables it touches say so (experiments/fidelity.py). Paper profiles name none.
+
+    untrained_pagrm_judge: PA-GRM stages and Table 6 rows may run on the judge without its LoRA-SFT
+      (no ``judge.adapter``); those rows are labelled "(untrained judge)".
+    chat_eval_by_training_judge: chat benchmarks may be scored by the training judge's model (no
+      ``eval_judges``, or an evaluation judge with the training judge's weights) instead of the paper's
+      panel; table captions then say that the evaluation judge is the baselines' training judge.
+    """
+
+    untrained_pagrm_judge: bool = False
+    chat_eval_by_training_judge: bool = False
 
 
 class Profile(Strict):
@@ -180,6 +203,7 @@ class Profile(Strict):
     eval: EvalSpec
     judge: JudgeSpec
     eval_judges: list[JudgeSpec] = Field(default_factory=list)
+    deviations: Deviations = Deviations()
 
     @field_validator("stages")
     @classmethod

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from care_rl.config import ConfigError, JudgeSpec, Profile, cache_dir
+from care_rl.config import ConfigError, Profile, cache_dir
 from eval.benchmarks import select
 from eval.checkpoint_eval import evaluate_suite, format_table
 from eval.judge_endpoints import check_judge_endpoints, judge_failure_report
+from eval.panel import judge_specs
 from eval.suite import build_suite, training_texts
 from experiments.paths import load_named_profile
 
@@ -78,11 +79,6 @@ def build_generator(profile: Profile, adapter: Path | None) -> Generator:
     return HFGenerator(
         model, tokenizer, temperature=spec.temperature, top_p=spec.top_p, max_new_tokens=spec.max_new_tokens
     )
-
-
-def judge_specs(profile: Profile) -> list[JudgeSpec]:
-    """The evaluation judge panel: ``eval_judges`` if the profile lists any, else its single judge."""
-    return list(profile.eval_judges) or [profile.judge]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -32,6 +32,12 @@ def uses_adapter(rewards: Iterable[str]) -> bool:
     return any(r not in NO_ADAPTER_REWARDS for r in rewards)
 
 
+def variant_reads_adapter(variant: str) -> bool:
+    """Whether a Table 6 row is scored by the profile's PA-GRM judge (its trained adapter): every
+    variant but Direct (the untrained base judge) and PA-GRM-DS (a different, stronger judge)."""
+    return variant not in ("direct", "pagrm_ds")
+
+
 def adapter_path(profile: Profile) -> Path | None:
     """Where the profile's judge adapter lives (relative paths under the cache); None if it names none."""
     if profile.judge.adapter is None:
@@ -46,14 +52,23 @@ def missing_adapter(profile: Profile) -> Path | None:
     return None if path is None or (path / "adapter_config.json").is_file() else path
 
 
+def check_named(profile: Profile) -> None:
+    """Fail before compute when work reads the trained judge and the profile names none (the base
+    judge stands in only under ``deviations.untrained_pagrm_judge``)."""
+    from care_rl.judges.factory import pagrm_adapter
+
+    if profile.judge.adapter is None:
+        pagrm_adapter(profile)  # raises unless the profile names the deviation
+
+
 def check_buildable(profile: Profile, path: Path) -> None:
     """Fail before compute when the missing adapter cannot be built without the user's teacher."""
+    from care_rl.judges.factory import adapter_commands
+
     if profile.data.source != "mini":
         raise ConfigError(
             f"judge.adapter {profile.judge.adapter!r}: no PA-GRM adapter at {path}. On {profile.data.source} "
-            'data its traces come from a teacher endpoint: run `make pagrm-traces TRACES_ARGS="--data hub '
-            f'--teacher endpoint --base-url URL --model NAME --api-key-env VAR"` and `make pagrm-sft` '
-            f"with PROFILE={profile.name} first"
+            f"data its traces come from a teacher endpoint: run {adapter_commands(profile.name)} first"
         )
     if path.name != "adapter":  # LoRA-SFT writes <out>/adapter
         raise ConfigError(f"judge.adapter {profile.judge.adapter!r}: the folder must be named 'adapter'")

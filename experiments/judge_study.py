@@ -33,7 +33,7 @@ def judge_for(
     profile: Profile, variant: str, judge_ds: JudgeSpec | None
 ) -> tuple[str, JudgeSpec, Path | None]:
     """(PA-GRM variant, judge spec, adapter) of a Table 6 row."""
-    from care_rl.judges.factory import judge_adapter
+    from care_rl.judges.factory import pagrm_adapter
 
     if variant == "pagrm_ds":
         if judge_ds is None:
@@ -41,7 +41,7 @@ def judge_for(
         return "pagrm", judge_ds, None
     if variant == "direct":
         return "direct", profile.judge, None
-    return variant, profile.judge, judge_adapter(profile.judge)
+    return variant, profile.judge, pagrm_adapter(profile)
 
 
 def study_items(profile: Profile, n: int, seed: int) -> dict[str, list[JudgeItem]]:

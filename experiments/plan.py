@@ -29,7 +29,13 @@ from care_rl.training.stage_run import heldout_prompts
 from experiments import checkpoints as ck
 from experiments.adapter_surgery import edit_name
 from experiments.evaluation import Evaluator
-from experiments.judge_adapter import check_buildable, missing_adapter, uses_adapter
+from experiments.judge_adapter import (
+    check_buildable,
+    check_named,
+    missing_adapter,
+    uses_adapter,
+    variant_reads_adapter,
+)
 from experiments.judge_study import result_path, study_items
 from experiments.paths import method_path
 from experiments.runconfig import ProfileSettings, RunDirs, load_runner_config
@@ -134,9 +140,8 @@ class Job:
 
 
 def study_uses_adapter(checkpoint: ck.Checkpoint) -> bool:
-    """Table 6 rows on the profile's judge read its adapter, except Direct (the untrained judge) and
-    PA-GRM-DS (a different, stronger judge); see experiments.judge_study.judge_for."""
-    return checkpoint.variant not in ("direct", "pagrm_ds")
+    """Whether a Table 6 row reads the profile's judge adapter (experiments.judge_adapter)."""
+    return variant_reads_adapter(str(checkpoint.variant))
 
 
 class JudgeStudies:
@@ -229,17 +234,18 @@ class Planner:
     def needed_adapter(self, jobs: Sequence[Job]) -> Path | None:
         """The profile's judge adapter when it is missing and a stage to train or a judge-study row
         reads it; checked buildable here, before any compute."""
-        path = missing_adapter(self.profile)
-        if path is None:
-            return None
         stages = {st.key: st for c in self.cascades.values() for st in c.stages}
         need = any(
             not st.cached and uses_adapter([*st.run.rewards, *st.run.monitor_rewards.values()])
             for st in stages.values()
         ) or any(j.checkpoint.kind == "judge" and study_uses_adapter(j.checkpoint) for j in jobs)
-        if need:
+        if not need:
+            return None
+        check_named(self.profile)  # PA-GRM without its trained judge: refused unless declared
+        path = missing_adapter(self.profile)
+        if path is not None:
             check_buildable(self.profile, path)
-        return path if need else None
+        return path
 
     def judge_pending(self, job: Job, adapter: Path | None) -> bool:
         # a row scored by a judge adapter not built yet has no content hash yet: it is pending

@@ -25,6 +25,7 @@ import pandas as pd
 from care_rl.atomic import write_bytes_atomic
 from care_rl.config import ConfigError, cache_dir
 from experiments import metrics as m
+from experiments.fidelity import table_notes
 from experiments.paths import PAPER_TABLES_DIR, TABLES_DIR, load_named_profile
 from experiments.provenance import RunStamp, write_provenance
 from experiments.results import BenchmarkResult, ResultsError, load_summary
@@ -305,6 +306,8 @@ def build(
     spec = load_spec(name)
     results_dir = results_dir or cache_dir() / "results" / profile.name
     df, stds = build_table(spec, results_dir, missing)
+    notes = table_notes(profile, spec)  # what this profile does unlike the paper, said in the table
+    df, stds = df.rename(index=notes.relabel), stds.rename(index=notes.relabel)
     paper = load_paper(name) if (PAPER_TABLES_DIR / f"{name}.csv").is_file() else None
     return write_table(
         name,
@@ -315,8 +318,8 @@ def build(
         out_dir,
         stds=stds if spec.show_std else None,
         paper=paper,
-        title=spec.title,
-        no_bold=spec.no_bold,
+        title=". ".join([spec.title.rstrip("."), *notes.caption]),
+        no_bold=[notes.relabel.get(label, label) for label in spec.no_bold],
         wall_time_s=time.monotonic() - start,
         run=run,
         compute=compute,

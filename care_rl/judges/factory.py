@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
-from care_rl.config import ConfigError, JudgeSpec, ModelSpec, cache_dir
+from care_rl.config import ConfigError, JudgeSpec, ModelSpec, Profile, cache_dir
 from care_rl.judges.base import JudgeBackend
 from care_rl.judges.local import LocalBackend
 from care_rl.judges.openai_backend import OpenAIBackend
@@ -29,7 +31,7 @@ def build_backend(
                 "adapter_path applies to local judges; serve the adapter with the endpoint instead"
             )
         return OpenAIBackend(
-            base_url=str(spec.base_url),
+            base_url=endpoint_url(spec),
             model_name=str(spec.model_name),
             api_key_env=spec.api_key_env,
             max_new_tokens=spec.max_new_tokens,
@@ -69,3 +71,47 @@ def judge_adapter(spec: JudgeSpec) -> Path | None:
             "`make pagrm-sft` (same PROFILE)"
         )
     return path
+
+
+def pagrm_adapter(profile: Profile) -> Path | None:
+    """The trained PA-GRM LoRA every PA-GRM stage and Table 6 row scores with (the paper: "PA-GRM based
+    on Qwen3-8B is LoRA-SFT trained on DeepSeek-V4-Pro trajectories").
+
+    ``None`` -- the untrained base judge -- only when the profile names
+    ``deviations.untrained_pagrm_judge`` and no adapter; otherwise a profile without ``judge.adapter``,
+    or whose adapter is not built, is a ConfigError naming the commands that build it.
+    """
+    if profile.judge.adapter is None:
+        if profile.deviations.untrained_pagrm_judge:
+            return None
+        raise ConfigError(
+            f"profile {profile.name!r}: PA-GRM needs its trained judge and judge.adapter is not set. Build "
+            f"it with {adapter_commands(profile.name)}, and set judge.adapter: pagrm/{profile.name}/adapter "
+            "(where pagrm-sft writes it); or set deviations.untrained_pagrm_judge: true to run PA-GRM on "
+            "the base judge"
+        )
+    return judge_adapter(profile.judge)
+
+
+def adapter_commands(profile_name: str) -> str:
+    """The two commands that build a profile's PA-GRM adapter from a teacher endpoint (paper scale)."""
+    return (
+        f'`make pagrm-traces PROFILE={profile_name} TRACES_ARGS="--data hub --teacher endpoint '
+        f'--base-url URL --model NAME --api-key-env VAR"` then `make pagrm-sft PROFILE={profile_name}`'
+    )
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def endpoint_url(spec: JudgeSpec) -> str:
+    """An endpoint's ``base_url`` with every ``${VAR}`` replaced by that environment variable, so a
+    profile can name a deployment's address (a local server, a gateway) without writing it into YAML;
+    an unset variable is a ConfigError naming it."""
+    url = str(spec.base_url)
+    unset = sorted({v for v in _ENV_REFERENCE.findall(url) if not os.environ.get(v)})
+    if unset:
+        raise ConfigError(
+            f"judge {spec.model_name!r}: base_url {url!r} names unset environment variable(s) {unset}"
+        )
+    return _ENV_REFERENCE.sub(lambda match: os.environ[match.group(1)], url)

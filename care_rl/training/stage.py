@@ -74,11 +74,11 @@ def build_reward(name: str, profile: Profile) -> RewardFunc:
         from care_rl.pagrm import make_chat_reward
     except ImportError as e:
         raise ConfigError(f"chat reward {name!r} needs care_rl.pagrm.make_chat_reward ({e})") from e
-    from care_rl.judges.factory import build_backend, judge_adapter
+    from care_rl.judges.factory import build_backend, pagrm_adapter
 
     # The direct judge is the untrained base judge (the paper's w/o PA-GRM ablation); the protocol
-    # variants run on the PA-GRM-trained judge when the profile names its adapter.
-    adapter = None if name == "direct" else judge_adapter(profile.judge)
+    # variants run on the PA-GRM-trained judge (the untrained one only where the profile says so).
+    adapter = None if name == "direct" else pagrm_adapter(profile)
     backend = build_backend(profile.judge, tokenizer_spec=profile.tokenizer, adapter_path=adapter)
     return make_chat_reward(name, backend)
 
