@@ -16,15 +16,14 @@ table rendered from cached results (``python -m experiments.tables build``) says
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from care_rl.config import JudgeSpec, Profile
-from experiments import checkpoints as ck
 from experiments import metrics as m
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # checkpoints imports the model stack (DACSP surgery), which rendering avoids
+    from experiments.checkpoints import CheckpointTable
     from experiments.table_specs import TableSpec
 
 UNTRAINED_SUFFIX = " (untrained judge)"
@@ -42,10 +41,11 @@ class TableNotes:
     caption: list[str] = field(default_factory=list)
 
 
-def key_reads_adapter(key: str, table: ck.CheckpointTable) -> bool:
+def key_reads_adapter(key: str, table: CheckpointTable) -> bool:
     """Whether result ``key`` depends on the PA-GRM judge adapter: a Table 6 row scored by the
     profile's PA-GRM judge, or a checkpoint after a stage rewarded by PA-GRM (or one of its variants)."""
     from care_rl.training.cascade import load_method, method_stages
+    from experiments import checkpoints as ck
     from experiments.judge_adapter import uses_adapter, variant_reads_adapter
     from experiments.paths import method_path
 
@@ -68,22 +68,19 @@ def judge_name(spec: JudgeSpec) -> str:
     return str(spec.model_name)
 
 
-def table_notes(
-    profile: Profile, spec: TableSpec, reads_adapter: Callable[[str], bool] | None = None
-) -> TableNotes:
-    """The notes table ``spec`` needs on ``profile`` (``reads_adapter``: key -> bool, default
-    ``key_reads_adapter`` on experiments/checkpoints.yaml)."""
+def table_notes(profile: Profile, spec: TableSpec) -> TableNotes:
+    """The notes table ``spec`` needs on ``profile``."""
     from eval.panel import scored_by_training_judge
 
     notes = TableNotes()
     if profile.deviations.untrained_pagrm_judge and profile.judge.adapter is None:
-        if reads_adapter is None:
-            table = ck.load_table()
-            reads_adapter = lambda key: key_reads_adapter(key, table)  # noqa: E731
+        from experiments.checkpoints import load_table
+
+        table = load_table()
         for row in spec.rows:
             keys = [row.result] if row.result else list((row.domain_results or {}).values())
             keys += list((row.reg_after or {}).values())
-            if any(reads_adapter(k) for k in keys):
+            if any(key_reads_adapter(k, table) for k in keys):
                 notes.relabel[row.label] = row.label + UNTRAINED_SUFFIX
     if CHAT_COLUMNS.intersection(spec.columns) and scored_by_training_judge(profile):
         notes.caption.append(

@@ -55,17 +55,17 @@ def missing_adapter(profile: Profile) -> Path | None:
 def check_named(profile: Profile) -> None:
     """Fail before compute when work reads the trained judge and the profile names none (the base
     judge stands in only under ``deviations.untrained_pagrm_judge``)."""
-    from care_rl.judges.factory import pagrm_adapter
+    if profile.judge.adapter is None and not profile.deviations.untrained_pagrm_judge:
+        from care_rl.judges.factory import pagrm_adapter  # (the model stack: only on this path)
 
-    if profile.judge.adapter is None:
-        pagrm_adapter(profile)  # raises unless the profile names the deviation
+        pagrm_adapter(profile)  # raises, naming the commands that build the adapter
 
 
 def check_buildable(profile: Profile, path: Path) -> None:
     """Fail before compute when the missing adapter cannot be built without the user's teacher."""
-    from care_rl.judges.factory import adapter_commands
-
     if profile.data.source != "mini":
+        from care_rl.judges.factory import adapter_commands
+
         raise ConfigError(
             f"judge.adapter {profile.judge.adapter!r}: no PA-GRM adapter at {path}. On {profile.data.source} "
             f"data its traces come from a teacher endpoint: run {adapter_commands(profile.name)} first"
