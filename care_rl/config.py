@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR} in an endpoint's base_url
 DOMAINS = ("if", "chat", "math")
 
 
@@ -149,6 +151,18 @@ class JudgeSpec(Strict):
     # generate: write a verdict and parse it; expected_rating: probability-weighted rating read from the
     # next-token distribution (small local judges rarely follow output formats; see eval/README.md)
     scoring: Literal["generate", "expected_rating"] = "generate"
+
+    def endpoint_url(self) -> str:
+        """``base_url`` with every ``${VAR}`` replaced by that environment variable, so a profile can name
+        a deployment's address (a local server, a gateway) without writing it into YAML; an unset
+        variable is a ConfigError naming it."""
+        url = str(self.base_url)
+        unset = sorted({v for v in _ENV_REFERENCE.findall(url) if not os.environ.get(v)})
+        if unset:
+            raise ConfigError(
+                f"judge {self.model_name!r}: base_url {url!r} names unset environment variable(s) {unset}"
+            )
+        return _ENV_REFERENCE.sub(lambda match: os.environ[match.group(1)], url)
 
     def identity(self) -> str:
         """Which judge this is, apart from how it is called: a local model's weights (its ``adapter``

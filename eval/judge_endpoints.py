@@ -42,7 +42,11 @@ def endpoint_problem(spec: JudgeSpec) -> str | None:
     """Why the judge ``spec`` names cannot be used now, or ``None`` if it answers (or is local)."""
     if spec.backend != "openai":
         return None
-    where = f"judge {spec.model_name!r} at {spec.base_url}"
+    try:
+        base_url = spec.endpoint_url()  # ${VAR} references expanded
+    except ConfigError as e:
+        return str(e)
+    where = f"judge {spec.model_name!r} at {base_url}"
     headers = {"Content-Type": "application/json"}
     if spec.api_key_env:
         key = os.environ.get(spec.api_key_env)
@@ -50,7 +54,7 @@ def endpoint_problem(spec: JudgeSpec) -> str | None:
             return f"{where}: environment variable {spec.api_key_env!r} (api_key_env) is not set"
         headers["Authorization"] = f"Bearer {key}"
     body = {"model": spec.model_name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-    url = f"{str(spec.base_url).rstrip('/')}/chat/completions"
+    url = f"{base_url.rstrip('/')}/chat/completions"
     request = urllib.request.Request(url, json.dumps(body).encode("utf-8"), headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=min(spec.timeout_s, PING_TIMEOUT_S)):

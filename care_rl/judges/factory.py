@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
 from care_rl.config import ConfigError, JudgeSpec, ModelSpec, Profile, cache_dir
@@ -31,7 +29,7 @@ def build_backend(
                 "adapter_path applies to local judges; serve the adapter with the endpoint instead"
             )
         return OpenAIBackend(
-            base_url=endpoint_url(spec),
+            base_url=spec.endpoint_url(),
             model_name=str(spec.model_name),
             api_key_env=spec.api_key_env,
             max_new_tokens=spec.max_new_tokens,
@@ -99,19 +97,3 @@ def adapter_commands(profile_name: str) -> str:
         f'`make pagrm-traces PROFILE={profile_name} TRACES_ARGS="--data hub --teacher endpoint '
         f'--base-url URL --model NAME --api-key-env VAR"` then `make pagrm-sft PROFILE={profile_name}`'
     )
-
-
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def endpoint_url(spec: JudgeSpec) -> str:
-    """An endpoint's ``base_url`` with every ``${VAR}`` replaced by that environment variable, so a
-    profile can name a deployment's address (a local server, a gateway) without writing it into YAML;
-    an unset variable is a ConfigError naming it."""
-    url = str(spec.base_url)
-    unset = sorted({v for v in _ENV_REFERENCE.findall(url) if not os.environ.get(v)})
-    if unset:
-        raise ConfigError(
-            f"judge {spec.model_name!r}: base_url {url!r} names unset environment variable(s) {unset}"
-        )
-    return _ENV_REFERENCE.sub(lambda match: os.environ[match.group(1)], url)

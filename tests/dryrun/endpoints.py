@@ -113,7 +113,8 @@ class ScriptedEndpoint:
                     return self._send(401, {"error": {"message": "invalid API key"}})
                 prompt = body["messages"][-1]["content"]
                 endpoint.record(Request(model, key, prompt, body.get("max_tokens")))
-                content = endpoint.reply(model, prompt)
+                # a one-token request is a liveness check before compute (eval/judge_endpoints.py)
+                content = "ok" if body.get("max_tokens") == 1 else endpoint.reply(model, prompt)
                 self._send(200, completion(model, content))
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:

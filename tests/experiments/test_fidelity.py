@@ -128,14 +128,14 @@ def test_tables_say_when_the_training_judge_scored_chat(name, tmp_path):
 
 def test_endpoint_urls_read_named_environment_variables(monkeypatch):
     from care_rl.config import JudgeSpec
-    from care_rl.judges.factory import endpoint_url
+    from eval.judge_endpoints import endpoint_problem
 
     spec = JudgeSpec(backend="openai", model_name="m", base_url="${PANEL_HOST}/v1")
     monkeypatch.delenv("PANEL_HOST", raising=False)
     with pytest.raises(ConfigError, match=r"unset environment variable\(s\) \['PANEL_HOST'\]"):
-        endpoint_url(spec)
+        spec.endpoint_url()
+    assert "PANEL_HOST" in str(endpoint_problem(spec))  # the check before compute names it too
     monkeypatch.setenv("PANEL_HOST", "http://127.0.0.1:8000")
-    assert endpoint_url(spec) == "http://127.0.0.1:8000/v1"
-    assert (
-        endpoint_url(JudgeSpec(backend="openai", model_name="m", base_url="https://x/v1")) == "https://x/v1"
-    )
+    assert spec.endpoint_url() == "http://127.0.0.1:8000/v1"
+    literal = JudgeSpec(backend="openai", model_name="m", base_url="https://x/v1")
+    assert literal.endpoint_url() == "https://x/v1"
