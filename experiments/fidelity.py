@@ -17,14 +17,15 @@ table rendered from cached results (``python -m experiments.tables build``) says
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from care_rl.config import JudgeSpec, Profile
+from care_rl.training.cascade_plan import load_method, method_stages
+from eval.panel import scored_by_training_judge
+from experiments import checkpoints as ck
 from experiments import metrics as m
-
-if TYPE_CHECKING:  # checkpoints imports the model stack (DACSP surgery), which rendering avoids
-    from experiments.checkpoints import CheckpointTable
-    from experiments.table_specs import TableSpec
+from experiments.judge_adapter import uses_adapter, variant_reads_adapter
+from experiments.paths import method_path
+from experiments.table_specs import TableSpec
 
 UNTRAINED_SUFFIX = " (untrained judge)"
 # columns whose numbers include a chat benchmark (or can: a Reg. or OOD Change over chat)
@@ -41,14 +42,9 @@ class TableNotes:
     caption: list[str] = field(default_factory=list)
 
 
-def key_reads_adapter(key: str, table: CheckpointTable) -> bool:
+def key_reads_adapter(key: str, table: ck.CheckpointTable) -> bool:
     """Whether result ``key`` depends on the PA-GRM judge adapter: a Table 6 row scored by the
     profile's PA-GRM judge, or a checkpoint after a stage rewarded by PA-GRM (or one of its variants)."""
-    from care_rl.training.cascade import load_method, method_stages
-    from experiments import checkpoints as ck
-    from experiments.judge_adapter import uses_adapter, variant_reads_adapter
-    from experiments.paths import method_path
-
     checkpoint = ck.resolve(key, table)
     if checkpoint.kind == "judge":
         assert checkpoint.variant is not None
@@ -70,13 +66,9 @@ def judge_name(spec: JudgeSpec) -> str:
 
 def table_notes(profile: Profile, spec: TableSpec) -> TableNotes:
     """The notes table ``spec`` needs on ``profile``."""
-    from eval.panel import scored_by_training_judge
-
     notes = TableNotes()
     if profile.deviations.untrained_pagrm_judge and profile.judge.adapter is None:
-        from experiments.checkpoints import load_table
-
-        table = load_table()
+        table = ck.load_table()
         for row in spec.rows:
             keys = [row.result] if row.result else list((row.domain_results or {}).values())
             keys += list((row.reg_after or {}).values())
