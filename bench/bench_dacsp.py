@@ -27,6 +27,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp import FactoredBasis, HistoricalBasis, attach_dacsp, capability_factors
 
 TRAIN_STEP_S = 22.0
@@ -101,7 +102,7 @@ def bench_overhead(k: int) -> None:
         for _ in range(ROUNDS):
             times["bare"].append(time_steps(opt))
             for backend, b in bases.items():
-                handle = attach_dacsp(opt, b, 1.2, 0.5, names=names)
+                handle = attach_dacsp(opt, b, DacspSpec(alpha=1.2, beta=0.5), names=names)
                 time_steps(opt)  # warm-up of this path's buffers
                 times[backend].append(time_steps(opt))
                 handle.remove()

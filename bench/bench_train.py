@@ -63,7 +63,7 @@ def run(profile: Any, stage: Any, prompts: list, bank: BasisBank | None) -> tupl
             processing_class=tokenizer,
             callbacks=[clock],
             max_refills=0,
-            dacsp=DacspSetup(bank, profile.dacsp.alpha, profile.dacsp.beta) if bank is not None else None,
+            dacsp=DacspSetup(bank, profile.dacsp) if bank is not None else None,
         )
         trainer.train()
     after = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}

@@ -108,9 +108,16 @@ class DapoSpec(Strict):
 
 
 class DacspSpec(Strict):
+    """Every DACSP setting, as one object from the profile (with a stage's overrides applied, see
+    ``StageRun.dacsp_spec``) through the trainer to the optimizer hook (care_rl/dacsp/README.md).
+
+    tau: energy threshold of the capability directions (§3.2.1); tol: QR rank tolerance (§3.2.2);
+    alpha / beta: gains of the aligned / opposing components (§3.2.3); backend: how a basis is held.
+    """
+
     tau: float = Field(0.9, gt=0, le=1)
-    alpha: float = Field(1.2, ge=0)
-    beta: float = Field(0.5, ge=0)
+    alpha: float = Field(1.2, ge=0, allow_inf_nan=False)
+    beta: float = Field(0.5, ge=0, allow_inf_nan=False)
     tol: float = Field(1e-6, gt=0)
     backend: Literal["materialized", "factored"] = "factored"  # identical results, O(K(m+n)) memory
 

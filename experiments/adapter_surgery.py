@@ -59,7 +59,7 @@ def write_edited_adapter(
     """Save init + edited(adapter - init) as a PEFT adapter folder (written whole, then renamed)."""
     from safetensors.torch import save_file
 
-    from care_rl.dacsp.surgery import edit_checkpoint
+    from care_rl.dacsp.checkpoint_surgery import edit_checkpoint
 
     if (out_dir / ADAPTER_WEIGHTS).is_file():
         return out_dir

@@ -18,7 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from care_rl.config import ConfigError
-from care_rl.dacsp.surgery import EDITS
+from care_rl.dacsp.checkpoint_surgery import EDITS
 from care_rl.training.cascade import CascadeStep, run_cascade_steps
 from experiments.adapter_surgery import initial_adapter, write_edited_adapter
 from experiments.judge_adapter import adapter_compute, adapter_path, build_adapter, uses_adapter

@@ -7,7 +7,7 @@ from care_rl.dacsp.basis import DEFAULT_TOL, Basis, HistoricalBasis
 from care_rl.dacsp.directions import capability_directions, capability_factors, matrix_view
 from care_rl.dacsp.factored import FactoredBasis
 from care_rl.dacsp.hook import DacspHandle, attach_dacsp
-from care_rl.dacsp.modulate import Decomposition, decompose, modulate
+from care_rl.dacsp.modulate import Decomposition, correction_weights, decompose, modulate
 from care_rl.dacsp.stages import BasisBank, task_vectors
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "attach_dacsp",
     "capability_directions",
     "capability_factors",
+    "correction_weights",
     "decompose",
     "matrix_view",
     "modulate",

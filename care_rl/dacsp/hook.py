@@ -34,8 +34,9 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp.basis import Basis
-from care_rl.dacsp.modulate import check_coefficients, energies, gains
+from care_rl.dacsp.modulate import correction_weights, energies
 
 
 @dataclass
@@ -77,10 +78,8 @@ def _group(bases: Mapping[Parameter, Basis], names: Mapping[Parameter, str]) -> 
 class DacspHandle:
     """Returned by ``attach_dacsp``; ``remove()`` restores the plain optimizer."""
 
-    def __init__(
-        self, optimizer: torch.optim.Optimizer, groups: list[_Group], alpha: float, beta: float
-    ) -> None:
-        self.groups, self.alpha, self.beta = groups, alpha, beta
+    def __init__(self, optimizer: torch.optim.Optimizer, groups: list[_Group], spec: DacspSpec) -> None:
+        self.groups, self.spec = groups, spec
         self._names = [n for g in groups for n in g.names]
         self._telemetry: list[dict] = []
         self._pending: list[Tensor] = []  # per step: [parameters, 3] energies not yet turned into dicts
@@ -125,7 +124,7 @@ class DacspHandle:
                     f"optimizer proposed a non-finite update for {bad!r}; DACSP restored the pre-step weights"
                 )
             stats.append(torch.stack(energies(c, torch.linalg.vector_norm(g.flat, dim=1).square()), 1))
-            g.stack.combine(gains(c, self.alpha, self.beta) * c, out=g.flat)  # ΔW no longer needed
+            g.stack.combine(correction_weights(c, self.spec), out=g.flat)  # ΔW no longer needed
             torch._foreach_add_(g.live, g.update_rows)
         self._pending.append(torch.cat(stats))
 
@@ -153,15 +152,14 @@ def _fractions(aligned: float, opposing: float, orthogonal: float) -> dict[str, 
 def attach_dacsp(
     optimizer: torch.optim.Optimizer,
     bases: Mapping[Parameter, Basis],
-    alpha: float,
-    beta: float,
+    spec: DacspSpec,
     names: Mapping[Parameter, str] | None = None,
 ) -> DacspHandle:
-    """Modulate every step of ``optimizer`` for the parameters in ``bases`` (others are untouched).
+    """Modulate every step of ``optimizer`` for the parameters in ``bases`` (others are untouched)
+    with the gains of ``spec``.
 
     ``names`` labels telemetry (default: ``param<i>`` in ``bases`` order).
     """
-    check_coefficients(alpha, beta)
     names = dict(names) if names is not None else {p: f"param{i}" for i, p in enumerate(bases)}
     managed = {id(p) for group in optimizer.param_groups for p in group["params"]}
     for p in bases:
@@ -169,4 +167,4 @@ def attach_dacsp(
             raise ValueError("every parameter in bases needs a name when names is given")
         if id(p) not in managed:
             raise ValueError(f"parameter {names[p]!r} has a basis but is not updated by the optimizer")
-    return DacspHandle(optimizer, _group(bases, names), alpha, beta)
+    return DacspHandle(optimizer, _group(bases, names), spec)

@@ -6,23 +6,25 @@
 
 α = β = 1 is the identity, α = β = 0 the hard orthogonal projection. We compute the equivalent
 ΔW' = ΔW + Σ_k (γ_k - 1) c_k Q_k, which never materialises ΔW_⊥ and is exactly ΔW when α = β = 1.
+The weights (γ_k - 1) c_k are ``correction_weights``: the only place the rule is written; the
+optimizer hook, the sharded path and checkpoint surgery all call it.
 
 Telemetry: aligned energy Σ_{c_k>0} c_k², opposing energy Σ_{c_k<0} c_k², orthogonal energy
 |ΔW_⊥|² = |ΔW|² - Σ_k c_k² (Pythagoras, Q orthonormal; clamped at 0 against round-off).
 
-Edge cases: a zero update passes through unchanged (all c_k = 0); a non-finite update, a shape
-mismatch or a negative/non-finite α, β raise ValueError, so DACSP never writes NaN into weights.
+Edge cases: a zero update passes through unchanged (all c_k = 0); a non-finite update or a shape
+mismatch raise ValueError (α, β are validated by DacspSpec), so DACSP never writes NaN into weights.
 Either backend (HistoricalBasis or FactoredBasis) can be passed as ``basis``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp.basis import Basis
 
 
@@ -36,15 +38,12 @@ class Decomposition:
     orthogonal: Tensor
 
 
-def check_coefficients(alpha: float, beta: float) -> None:
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"DACSP {name} must be a finite number ≥ 0, got {value!r}")
+def correction_weights(c: Tensor, spec: DacspSpec) -> Tensor:
+    """(γ_k - 1) c_k with γ_k = α if c_k > 0 else β: ΔW' = ΔW + Σ_k correction_weights_k Q_k.
 
-
-def gains(c: Tensor, alpha: float, beta: float) -> Tensor:
-    """γ_k - 1 per coefficient (α - 1 where c_k > 0, β - 1 otherwise; c_k = 0 contributes nothing)."""
-    return torch.where(c > 0, c.new_tensor(alpha - 1.0), c.new_tensor(beta - 1.0))
+    c_k = 0 contributes nothing whichever gain it gets."""
+    gain = torch.where(c > 0, c.new_tensor(spec.alpha - 1.0), c.new_tensor(spec.beta - 1.0))
+    return gain * c
 
 
 def energies(c: Tensor, total: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -66,8 +65,7 @@ def decompose(update: Tensor, basis: Basis) -> Decomposition:
     return Decomposition(c, *energies(c, update.to(c.dtype).square().sum()))
 
 
-def modulate(update: Tensor, basis: Basis, alpha: float, beta: float) -> Tensor:
-    """ΔW' = ΔW_⊥ + Σ_k γ_k c_k Q_k, returned in the update's dtype."""
-    check_coefficients(alpha, beta)
+def modulate(update: Tensor, basis: Basis, spec: DacspSpec) -> Tensor:
+    """ΔW' = ΔW_⊥ + Σ_k γ_k c_k Q_k (γ from ``spec.alpha``, ``spec.beta``), in the update's dtype."""
     c = decompose(update, basis).coefficients
-    return (update.to(c.dtype) + basis.combine(gains(c, alpha, beta) * c)).to(update.dtype)
+    return (update.to(c.dtype) + basis.combine(correction_weights(c, spec))).to(update.dtype)

@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp.basis import DEFAULT_TOL, Basis, HistoricalBasis
 from care_rl.dacsp.directions import capability_directions, capability_factors
 from care_rl.dacsp.factored import FactoredBasis
@@ -191,11 +192,10 @@ class BasisBank:
         self,
         optimizer: torch.optim.Optimizer,
         model: nn.Module,
-        alpha: float,
-        beta: float,
+        spec: DacspSpec,
         adapter_name: str = "default",
     ) -> DacspHandle:
         """Bind by name and attach DACSP to ``optimizer``; telemetry is labelled with bank names."""
         resolved = self.resolve(model, adapter_name)
         bases = {p: self.bases[name] for name, p in resolved.items()}
-        return attach_dacsp(optimizer, bases, alpha, beta, names={p: n for n, p in resolved.items()})
+        return attach_dacsp(optimizer, bases, spec, names={p: n for n, p in resolved.items()})

@@ -33,7 +33,7 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 from trl.rewards import get_soft_overlong_punishment
 
-from care_rl.config import ConfigError, Profile, StageSpec
+from care_rl.config import ConfigError, DacspSpec, Profile, StageSpec
 from care_rl.dacsp import BasisBank, DacspHandle
 from care_rl.data.records import TrainPrompt
 from care_rl.training import dynamic_sampling as ds
@@ -154,11 +154,10 @@ def with_overlong_punishment(
 
 @dataclass(frozen=True)
 class DacspSetup:
-    """The historical bases and coefficients DACSP applies during one stage."""
+    """The historical bases and the settings DACSP applies during one stage."""
 
     bank: BasisBank
-    alpha: float
-    beta: float
+    spec: DacspSpec
 
 
 class DapoTrainer(GRPOTrainer):
@@ -194,13 +193,8 @@ class DapoTrainer(GRPOTrainer):
 
     def _attach_dacsp(self, optimizer: torch.optim.Optimizer) -> None:
         inner = getattr(optimizer, "optimizer", optimizer)  # unwrap accelerate's wrapper if present
-        self.dacsp_handle = self.dacsp.bank.attach(inner, self.model, self.dacsp.alpha, self.dacsp.beta)
-        log.info(
-            "DACSP attached: %d parameters, alpha=%s beta=%s",
-            len(self.dacsp.bank),
-            self.dacsp.alpha,
-            self.dacsp.beta,
-        )
+        self.dacsp_handle = self.dacsp.bank.attach(inner, self.model, self.dacsp.spec)
+        log.info("DACSP attached: %d parameters, %s", len(self.dacsp.bank), self.dacsp.spec)
 
     def training_step(
         self, model: torch.nn.Module, inputs: Any, num_items_in_batch: Any = None

@@ -274,7 +274,7 @@ def run_stage(
     work = begin_stage(out_dir)
     start = time.perf_counter()
     stage = spec.stage_spec(profile)
-    dacsp_values = spec.resolved(profile)["dacsp"]
+    dacsp = spec.dacsp_spec(profile)
 
     bank = load_bank(profile, parent)  # before the model: a bank made on another model fails fast
     if spec.dacsp and not len(bank):
@@ -303,7 +303,7 @@ def run_stage(
             *services.callbacks,
         ],
         max_refills=profile.dapo.dynamic_sampling_max_refills,
-        dacsp=DacspSetup(bank, dacsp_values["alpha"], dacsp_values["beta"]) if spec.dacsp else None,
+        dacsp=DacspSetup(bank, dacsp) if spec.dacsp else None,
     )
     before = _trainable(model)
     trainer.train(resume_from_checkpoint=get_last_checkpoint(str(work)))
@@ -311,7 +311,7 @@ def run_stage(
         trainer.dacsp_handle.remove()
         if distributed.is_main():
             write_text_atomic(out_dir / "dacsp.jsonl", _jsonl(trainer.dacsp_handle.telemetry))
-    added = bank.add_stage(before, _trainable(model), dacsp_values["tau"])
+    added = bank.add_stage(before, _trainable(model), dacsp.tau)
     metrics = {
         "global_step": trainer.state.global_step,
         "dacsp_active": trainer.dacsp_handle is not None,

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from care_rl.config import DOMAINS, ConfigError, Profile, StageSpec, Strict
+from care_rl.config import DOMAINS, ConfigError, DacspSpec, Profile, StageSpec, Strict
 from care_rl.data.loaders import load_heldout, load_train
 from care_rl.data.records import TrainPrompt
 
@@ -74,8 +74,8 @@ class StageRun(Strict):
     """What one stage trains: its domain(s), reward function names, DACSP settings, extra options.
 
     ``rewards`` are names: "math" | "if" (verifiers) or a chat reward variant ("pagrm" | "direct" | ...)
-    built from the profile's judge. ``alpha``/``beta``/``tau`` default to the profile's ``dacsp``
-    values. ``monitor_rewards`` (domain -> reward name) turns on the interference monitor every
+    built from the profile's judge. ``alpha``/``beta``/``tau`` override the profile's ``dacsp`` values
+    (``dacsp_spec`` is the resolved DacspSpec the stage runs with). ``monitor_rewards`` (domain -> reward name) turns on the interference monitor every
     ``monitor_every`` steps. ``options["trainer"]`` picks a baseline trainer: one of ``MIX_TRAINERS``
     (RL on the mixed domains), or "mopd" for a distillation stage, which has no rewards and names its
     teachers as ``options["teachers"]`` = {domain: stage key}. ``distill_after`` asks the cascade to
@@ -145,6 +145,12 @@ class StageRun(Strict):
             )
         return profile.stages[domain]
 
+    def dacsp_spec(self, profile: Profile) -> DacspSpec:
+        """The profile's DACSP settings with this stage's overrides: the one object the trainer and
+        the optimizer hook receive."""
+        overrides = {"tau": self.tau, "alpha": self.alpha, "beta": self.beta}
+        return profile.dacsp.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
     def resolved(self, profile: Profile) -> dict[str, Any]:
         """Every value this stage's weights depend on: the content that its cache key hashes.
 
@@ -153,7 +159,7 @@ class StageRun(Strict):
         so is ``distill_after``, which changes what follows the stage, not the stage.
         """
         uses_judge = any(r not in VERIFIABLE_REWARDS for r in self.rewards)
-        dacsp = profile.dacsp
+        dacsp = self.dacsp_spec(profile)
         return {
             "stage": self.model_dump(mode="json", exclude=set(UNKEYED_FIELDS)),
             "stage_spec": self.stage_spec(profile).model_dump(mode="json"),
@@ -164,11 +170,11 @@ class StageRun(Strict):
             "data": profile.data.model_dump(mode="json"),
             "dapo": profile.dapo.model_dump(mode="json"),
             "dacsp": {
-                "tau": self.tau if self.tau is not None else dacsp.tau,
+                "tau": dacsp.tau,
                 "tol": dacsp.tol,
                 "backend": dacsp.backend,
-                "alpha": (self.alpha if self.alpha is not None else dacsp.alpha) if self.dacsp else None,
-                "beta": (self.beta if self.beta is not None else dacsp.beta) if self.dacsp else None,
+                "alpha": dacsp.alpha if self.dacsp else None,  # the gains matter only where DACSP runs
+                "beta": dacsp.beta if self.dacsp else None,
             },
             "judge": profile.judge.model_dump(mode="json") if uses_judge else None,
         }

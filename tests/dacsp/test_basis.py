@@ -7,6 +7,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp import FactoredBasis, HistoricalBasis, capability_factors, modulate
 from tests.dacsp.helpers import gram, random_directions
 
@@ -80,7 +81,11 @@ def test_factored_equals_materialised_in_basis_and_results() -> None:
     assert torch.allclose(mat.vectors, fac.vectors, atol=1e-10)
     update = torch.randn(12, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(mat.coefficients(update), fac.coefficients(update), atol=1e-10)
-    assert torch.allclose(modulate(update, mat, 1.2, 0.5), modulate(update, fac, 1.2, 0.5), atol=1e-10)
+    assert torch.allclose(
+        modulate(update, mat, DacspSpec(alpha=1.2, beta=0.5)),
+        modulate(update, fac, DacspSpec(alpha=1.2, beta=0.5)),
+        atol=1e-10,
+    )
 
 
 def test_factored_from_factors_matches_from_directions_including_1d() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp import FactoredBasis, HistoricalBasis, attach_dacsp, modulate
 from tests.dacsp.helpers import random_directions
 
@@ -38,7 +39,10 @@ def run(model: nn.Module, opt_cls, kwargs: dict, bases: dict, hooked: bool, step
     params = dict(model.named_parameters())
     handle = (
         attach_dacsp(
-            opt, {params[n]: b for n, b in bases.items()}, 1.5, 0.25, names={params[n]: n for n in bases}
+            opt,
+            {params[n]: b for n, b in bases.items()},
+            DacspSpec(alpha=1.5, beta=0.25),
+            names={params[n]: n for n in bases},
         )
         if hooked
         else None
@@ -51,7 +55,7 @@ def run(model: nn.Module, opt_cls, kwargs: dict, bases: dict, hooked: bool, step
         if not hooked:  # the manual computation of section 3.2.3
             with torch.no_grad():
                 for n, b in bases.items():
-                    params[n].copy_(old[n] + modulate(params[n] - old[n], b, 1.5, 0.25))
+                    params[n].copy_(old[n] + modulate(params[n] - old[n], b, DacspSpec(alpha=1.5, beta=0.25)))
     return handle
 
 
@@ -91,7 +95,7 @@ def test_telemetry_matches_decomposition_of_the_update() -> None:
     model = nn.Linear(4, 3, bias=False)
     basis = HistoricalBasis.from_directions(random_directions((3, 4), 1, seed=0))
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    handle = attach_dacsp(opt, {model.weight: basis}, 1.0, 1.0)
+    handle = attach_dacsp(opt, {model.weight: basis}, DacspSpec(alpha=1.0, beta=1.0))
     target = 2.0 * basis.vectors[0].float() - 1.0 * basis.vectors[1].float() + 0.5 * torch.ones(3, 4)
     ortho = target - sum((target.double() * q).sum() * q for q in basis.vectors).float()
     model.weight.grad = -target  # SGD lr=1: update = target
@@ -110,7 +114,7 @@ def test_telemetry_read_between_steps_keeps_one_entry_per_step() -> None:
     bases = bases_for(model, FactoredBasis)
     params = dict(model.named_parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    handle = attach_dacsp(opt, {params[n]: b for n, b in bases.items()}, 1.5, 0.25)
+    handle = attach_dacsp(opt, {params[n]: b for n, b in bases.items()}, DacspSpec(alpha=1.5, beta=0.25))
     seen = []
     for step in range(3):
         opt.zero_grad()
@@ -144,7 +148,7 @@ def test_remove_restores_plain_behaviour() -> None:
     bases = bases_for(a, HistoricalBasis)
     opt_a = torch.optim.AdamW(a.parameters(), lr=1e-2)
     params = dict(a.named_parameters())
-    attach_dacsp(opt_a, {params[n]: x for n, x in bases.items()}, 0.0, 0.0).remove()
+    attach_dacsp(opt_a, {params[n]: x for n, x in bases.items()}, DacspSpec(alpha=0.0, beta=0.0)).remove()
     opt_b = torch.optim.AdamW(b.parameters(), lr=1e-2)
     for model, opt in ((a, opt_a), (b, opt_b)):
         loss_of(model, 0).backward()
@@ -157,7 +161,7 @@ def test_non_finite_update_restores_weights_and_names_parameter() -> None:
     model = nn.Linear(3, 2)
     basis = HistoricalBasis.from_directions(random_directions((2, 3), 1, seed=0))
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    attach_dacsp(opt, {model.weight: basis}, 1.2, 0.5, names={model.weight: "w"})
+    attach_dacsp(opt, {model.weight: basis}, DacspSpec(alpha=1.2, beta=0.5), names={model.weight: "w"})
     before = model.weight.detach().clone()
     model.weight.grad = torch.full((2, 3), float("nan"))
     model.bias.grad = torch.zeros(2)
@@ -172,24 +176,24 @@ def test_attach_rejects_bad_bindings() -> None:
     good = HistoricalBasis.from_directions(random_directions((2, 3), 1, seed=0))
     wrong = HistoricalBasis.from_directions(random_directions((3, 2), 1, seed=0))
     with pytest.raises(ValueError, match="not updated by the optimizer"):
-        attach_dacsp(opt, {other.weight: good}, 1.0, 1.0)
+        attach_dacsp(opt, {other.weight: good}, DacspSpec(alpha=1.0, beta=1.0))
     with pytest.raises(ValueError, match="shape"):
-        attach_dacsp(opt, {model.weight: wrong}, 1.0, 1.0)
+        attach_dacsp(opt, {model.weight: wrong}, DacspSpec(alpha=1.0, beta=1.0))
     with pytest.raises(ValueError, match="alpha"):
-        attach_dacsp(opt, {model.weight: good}, -0.1, 1.0)
+        attach_dacsp(opt, {model.weight: good}, DacspSpec(alpha=-0.1, beta=1.0))
 
 
 def test_bfloat16_parameters_are_modulated_in_float32() -> None:
     model = nn.Linear(6, 5, bias=False).to(torch.bfloat16)
     basis = HistoricalBasis.from_directions(random_directions((5, 6), 2, seed=0))
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    attach_dacsp(opt, {model.weight: basis}, 1.5, 0.25)
+    attach_dacsp(opt, {model.weight: basis}, DacspSpec(alpha=1.5, beta=0.25))
     old = model.weight.detach().clone()
     step = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
     model.weight.grad = (-step).to(torch.bfloat16)
     opt.step()
     proposed = (old + step.to(torch.bfloat16)).float() - old.float()  # what SGD wrote, exactly in fp32
-    expected = (old.float() + modulate(proposed, basis, 1.5, 0.25)).to(torch.bfloat16)
+    expected = (old.float() + modulate(proposed, basis, DacspSpec(alpha=1.5, beta=0.25))).to(torch.bfloat16)
     assert model.weight.dtype == torch.bfloat16
     assert torch.allclose(model.weight.float(), expected.float(), atol=1e-2)
     assert not torch.allclose(model.weight.float(), (old + step.to(torch.bfloat16)).float(), atol=1e-2)

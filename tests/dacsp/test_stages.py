@@ -7,6 +7,7 @@ import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp import BasisBank, HistoricalBasis, capability_directions, task_vectors
 
 
@@ -75,7 +76,7 @@ def test_peft_adapter_state_binds_and_attaches() -> None:
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert len(bound) == 4 and all(id(p) in trainable for p in bound)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    handle = bank.attach(opt, model, 1.2, 0.5)
+    handle = bank.attach(opt, model, DacspSpec(alpha=1.2, beta=0.5))
     model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
     opt.step()
     assert set(handle.telemetry[0]["layers"]) == set(bank.bases)

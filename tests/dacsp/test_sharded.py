@@ -9,8 +9,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp import FactoredBasis, HistoricalBasis, modulate
-from care_rl.dacsp.distributed import modulate_sharded, shard_rows
+from care_rl.dacsp.sharded import modulate_sharded, shard_rows
 from tests.dacsp.helpers import random_directions
 
 SHAPES = [(7, 5), (9,)]
@@ -32,7 +33,9 @@ def worker(rank: int, port: int, out_dir: str) -> None:
             update, dirs = problem(shape)
             start, stop = SPLIT[shape[0]][rank]
             shard = shard_rows(cls.from_directions(dirs), start, stop)
-            results[(cls.__name__, shape)] = modulate_sharded(update[start:stop], shard, 1.2, 0.5)
+            results[(cls.__name__, shape)] = modulate_sharded(
+                update[start:stop], shard, DacspSpec(alpha=1.2, beta=0.5)
+            )
     torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
@@ -49,7 +52,7 @@ def test_sharded_equals_unsharded_with_gloo(tmp_path) -> None:
     for cls in (HistoricalBasis, FactoredBasis):
         for shape in SHAPES:
             update, dirs = problem(shape)
-            full = modulate(update, cls.from_directions(dirs), 1.2, 0.5)
+            full = modulate(update, cls.from_directions(dirs), DacspSpec(alpha=1.2, beta=0.5))
             sharded = torch.cat([p[(cls.__name__, shape)] for p in parts])
             assert not torch.allclose(full, update, atol=1e-4)  # modulation is not trivial here
             assert torch.allclose(sharded, full, atol=1e-6), (cls.__name__, shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from care_rl.dacsp.surgery import edit_checkpoint
+from care_rl.dacsp.checkpoint_surgery import edit_checkpoint
 
 
 def states(seed: int = 0):

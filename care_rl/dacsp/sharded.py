@@ -16,10 +16,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from care_rl.config import DacspSpec
 from care_rl.dacsp.basis import Basis, HistoricalBasis
 from care_rl.dacsp.directions import matrix_view
 from care_rl.dacsp.factored import FactoredBasis
-from care_rl.dacsp.modulate import check_coefficients, gains
+from care_rl.dacsp.modulate import correction_weights
 
 
 class MaterialisedShard:
@@ -66,12 +67,10 @@ def shard_rows(basis: Basis, start: int, stop: int) -> MaterialisedShard | Facto
 def modulate_sharded(
     update: Tensor,
     shard: MaterialisedShard | FactoredShard,
-    alpha: float,
-    beta: float,
+    spec: DacspSpec,
     group: dist.ProcessGroup | None = None,
 ) -> Tensor:
     """This rank's rows of modulate(ΔW): local partial c, all_reduce(SUM), local recombination."""
-    check_coefficients(alpha, beta)
     if update.shape != shard.shape:
         raise ValueError(
             f"update shard of shape {tuple(update.shape)} does not match basis shard {tuple(shard.shape)}"
@@ -80,4 +79,4 @@ def modulate_sharded(
     dist.all_reduce(c, op=dist.ReduceOp.SUM, group=group)
     if not torch.isfinite(c).all():
         raise ValueError("a shard of the update contains NaN or Inf; refusing to modulate")
-    return (update.to(c.dtype) + shard.combine(gains(c, alpha, beta) * c)).to(update.dtype)
+    return (update.to(c.dtype) + shard.combine(correction_weights(c, spec))).to(update.dtype)
