@@ -101,7 +101,8 @@ def main() -> None:
         f"<= {stage.max_completion_length} tokens per step, {args.steps} steps per run (first excluded)"
     )
     print(
-        f"DACSP bank: {len(bank)} LoRA factor matrices, {sum(added.values())} directions (tau={profile.dacsp.tau})"
+        f"DACSP bank: {len(bank.layer_bases)} LoRA modules, {sum(added['layer'].values())} layer-space directions, "
+        f"{sum(added['factor'].values())} factor-space (tau={profile.dacsp.tau}, modulated: {profile.dacsp.space})"
     )
     for name, r in (("plain DAPO", plain), ("DAPO + DACSP", with_dacsp)):
         print(

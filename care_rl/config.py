@@ -112,7 +112,9 @@ class DacspSpec(Strict):
     ``StageRun.dacsp_spec``) through the trainer to the optimizer hook (care_rl/dacsp/README.md).
 
     tau: energy threshold of the capability directions (§3.2.1); tol: QR rank tolerance (§3.2.2);
-    alpha / beta: gains of the aligned / opposing components (§3.2.3); backend: how a basis is held.
+    alpha / beta: gains of the aligned / opposing components (§3.2.3); backend: how a basis is held;
+    space: what a LoRA "layer" is, ``layer`` = the module's weight W = W_0 + s·B·A as the paper defines
+    it, ``factor`` = each LoRA factor matrix on its own (kept for comparison; care_rl/dacsp/lora.py).
     """
 
     tau: float = Field(0.9, gt=0, le=1)
@@ -120,6 +122,7 @@ class DacspSpec(Strict):
     beta: float = Field(0.5, ge=0, allow_inf_nan=False)
     tol: float = Field(1e-6, gt=0)
     backend: Literal["materialized", "factored"] = "factored"  # identical results, O(K(m+n)) memory
+    space: Literal["layer", "factor"] = "layer"
 
 
 class MopdSpec(Strict):

@@ -1,7 +1,10 @@
 """Table 14's edited checkpoints: DACSP surgery applied to a single-domain run's LoRA adapter.
 
-The layers are the LoRA factor matrices (every A and B), the layer definition DACSP itself uses
-(care_rl/dacsp/stages.py), and the update of a single-domain run is adapter_after - adapter_at_init.
+A layer is what ``dacsp.space`` says DACSP modulates: by default each LoRA module's weight, whose
+update is s(B_ft A_ft - B_0 A_0) (care_rl/dacsp/lora.py), or with ``space: factor`` each factor
+matrix; the update of a single-domain run is adapter_after - adapter_at_init. In layer space an
+edit can need rank up to 2r (remove_random), so the edited adapter's ``r`` grows and ``lora_alpha``
+with it, keeping the scale s = lora_alpha / r (/ sqrt(r) with rsLoRA) of the trained adapter.
 The initial adapter is not saved by a stage; it is rebuilt exactly as the stage built it (seed the
 RNG with the profile's DAPO seed, load the policy, wrap it with a fresh LoRA), so the task vector is
 the one the stage's DACSP bank was computed from.
@@ -10,13 +13,15 @@ the one the stage's DACSP bank was computed from.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from care_rl.config import ConfigError, Profile
+from care_rl.config import ConfigError, DacspSpec, Profile
 
 if TYPE_CHECKING:  # edit_name is read by the runner's plan, before torch is imported
     from torch import Tensor
@@ -47,14 +52,26 @@ def read_adapter(adapter_dir: Path) -> dict[str, Tensor]:
     return load_file(str(path))
 
 
-def edit_name(stage_key: str, edit: str, tau: float, seed: int) -> str:
-    """A content name for one edited adapter: it is a function of exactly these inputs."""
-    digest = hashlib.sha256(f"{stage_key}|{edit}|{tau!r}|{seed}".encode()).hexdigest()[:12]
+def edit_name(stage_key: str, edit: str, spec: DacspSpec, seed: int) -> str:
+    """A content name for one edited adapter: a function of exactly these inputs (factor-space edits
+    keep the names they had before layer space existed)."""
+    space = "" if spec.space == "factor" else f"|{spec.space}"
+    digest = hashlib.sha256(f"{stage_key}|{edit}|{spec.tau!r}|{seed}{space}".encode()).hexdigest()[:12]
     return f"surgery-{edit}-{digest}"
 
 
+def resized_config(config: dict, rank: int, source: Path) -> dict:
+    """The adapter config for factors of rank ``rank``, with the same scale s."""
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ConfigError(f"{source}: per-module rank_pattern / alpha_pattern are not supported by surgery")
+    r = config["r"]
+    growth = math.sqrt(rank / r) if config.get("use_rslora") else rank / r
+    alpha = config["lora_alpha"] * growth
+    return {**config, "r": rank, "lora_alpha": int(alpha) if float(alpha).is_integer() else alpha}
+
+
 def write_edited_adapter(
-    adapter_dir: Path, init: dict[str, Tensor], edit: str, tau: float, seed: int, out_dir: Path
+    adapter_dir: Path, init: dict[str, Tensor], edit: str, spec: DacspSpec, seed: int, out_dir: Path
 ) -> Path:
     """Save init + edited(adapter - init) as a PEFT adapter folder (written whole, then renamed)."""
     from safetensors.torch import save_file
@@ -70,12 +87,18 @@ def write_edited_adapter(
             f"(only in adapter: {sorted(set(finetuned) - set(init))[:3]}, "
             f"only in fresh LoRA: {sorted(set(init) - set(finetuned))[:3]})"
         )
-    edited = edit_checkpoint(init, finetuned, edit, tau, seed)  # type: ignore[arg-type]
+    edited = edit_checkpoint(init, finetuned, edit, spec.tau, seed, spec.space)  # type: ignore[arg-type]
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
+    ranks = {v.shape[0] for k, v in edited.items() if ".lora_A." in k}
+    if len(ranks) > 1:
+        raise ConfigError(f"{adapter_dir}: edited LoRA factors of several ranks {sorted(ranks)}")
+    if ranks and ranks != {config["r"]}:
+        config = resized_config(config, ranks.pop(), adapter_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         save_file({k: v.contiguous() for k, v in edited.items()}, str(tmp / ADAPTER_WEIGHTS))
-        shutil.copy2(adapter_dir / ADAPTER_CONFIG, tmp / ADAPTER_CONFIG)
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

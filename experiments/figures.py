@@ -2,7 +2,7 @@
 
 - stagewise: domain averages after each cascade stage (Table 4's rows as lines);
 - rewards:   per-domain mean reward over training steps, from the trainer's log JSONL;
-- dacsp:     aligned / opposing / orthogonal energy fractions of DACSP-modulated updates per step;
+- dacsp:     energy fractions of the updates DACSP saw in its subspace, per step and space, against chance;
 - surgery:   target-domain averages of the checkpoint-surgery variants (Table 14) as bars.
 
     python -m experiments.figures stagewise --profile cpu
@@ -37,6 +37,8 @@ from experiments.provenance import RunStamp, write_provenance
 
 DOMAIN_LABELS = {"math": "Math", "chat": "Chat", "if": "IF"}
 ENERGY_PARTS = ("aligned", "opposing", "orthogonal")
+ENERGY_SPACES = ("layer", "factor")  # DACSP telemetry spaces (care_rl/dacsp/telemetry.py)
+ENERGY_EXTRAS = ("change", "residual", "chance", "chance_step")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -140,9 +142,30 @@ def reward_curves_figure(
     return fig
 
 
+def telemetry_rows(records: Sequence[dict], offset: int = 0) -> tuple[list[dict], int]:
+    """Flatten DACSP telemetry (dacsp.jsonl records) into one row per step and space: the totals of
+    care_rl/dacsp/telemetry.py plus ``space`` and ``active`` (the space DACSP modulated); steps are
+    shifted by ``offset``. Steps whose update had no energy (nothing to split) are left out and
+    counted. Records written before layer space existed (one ``total``) are factor-space rows."""
+    rows, idle = [], 0
+    for r in records:
+        if "total" in r:  # the earlier format: factor space only, modulated
+            spaces = {"factor": r["total"]}
+            active = "factor"
+        else:
+            spaces = {space: r[space]["total"] for space in ENERGY_SPACES}
+            active = r["space"]
+        if not any(t["energy"] > 0 for t in spaces.values()):
+            idle += 1
+            continue
+        for space, total in spaces.items():
+            rows.append({"step": r["step"] + offset, "space": space, "active": space == active, **total})
+    return rows, idle
+
+
 def energy_frame(rows: Sequence[dict], source: str = "telemetry") -> pd.DataFrame:
-    """Per-step aligned/opposing/orthogonal fractions (rows of one step, e.g. per layer, averaged);
-    each row's fractions must lie in [0, 1] and sum to 1."""
+    """Per (space, step) mean of the telemetry rows (e.g. per module); each row's fractions must lie in
+    [0, 1] and sum to 1. Rows without ``space`` count as layer space (a plain tensor is its own layer)."""
     for i, r in enumerate(rows, start=1):
         missing = [k for k in ("step", *ENERGY_PARTS) if k not in r]
         if missing:
@@ -155,27 +178,63 @@ def energy_frame(rows: Sequence[dict], source: str = "telemetry") -> pd.DataFram
             )
     if not rows:
         raise ValueError(f"{source}: no telemetry rows")
-    return pd.DataFrame(rows).groupby("step")[list(ENERGY_PARTS)].mean().sort_index()
+    frame = pd.DataFrame(rows)
+    if "space" not in frame:
+        frame["space"] = "layer"
+    frame["subspace"] = frame["aligned"] + frame["opposing"]
+    columns = [c for c in (*ENERGY_PARTS, "subspace", *ENERGY_EXTRAS) if c in frame]
+    return frame.groupby(["space", "step"])[columns].mean().sort_index()
 
 
 def dacsp_energy_figure(energy: pd.DataFrame) -> Figure:
-    """Fractions of update energy along / against / orthogonal to the historical basis: stacked
-    (top), and the aligned and opposing fractions on their own scale (bottom), since a basis of a
-    few directions per layer typically sees ~1% of the energy and would vanish in the stack."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 5.0), sharex=True, height_ratios=(3, 2))
-    top.stackplot(energy.index, *(energy[p] for p in ENERGY_PARTS), labels=ENERGY_PARTS, alpha=0.85)
-    top.set_ylim(0, 1)
-    top.set_ylabel("fraction of update energy")
-    top.set_title("DACSP: update energy vs. historical capability basis")
-    top.legend(frameon=False, loc="lower right")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for part, color in zip(ENERGY_PARTS[:2], colors, strict=False):
-        bottom.plot(energy.index, energy[part], marker="o", color=color, label=part)
+    """Does DACSP do anything? Per space (layer: each LoRA module's weight; factor: its A and B): the
+    fraction of the proposed update's energy inside the historical subspace against the chance level
+    K/D of a random update (and, in layer space, of a random step of the LoRA factors), on a log
+    scale (top); the aligned and opposing fractions (middle); and how much the modulation changed the
+    update, relative to its norm, with the part no rank-r change could make (bottom)."""
+    fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=(6.0, 7.5), sharex=True, height_ratios=(3, 2, 2))
+    colors = dict(zip(ENERGY_SPACES, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for space in [s for s in ENERGY_SPACES if s in energy.index.get_level_values("space")]:
+        frame, color = energy.loc[space], colors[space]
+        top.plot(
+            frame.index,
+            frame["subspace"],
+            marker="o",
+            ms=3,
+            color=color,
+            label=f"{space}: aligned + opposing",
+        )
+        if "chance" in frame:
+            top.plot(frame.index, frame["chance"], ls="--", color=color, label=f"{space}: chance K/D")
+        if "chance_step" in frame and frame["chance_step"].notna().any():
+            top.plot(
+                frame.index,
+                frame["chance_step"],
+                ls=":",
+                color=color,
+                label=f"{space}: chance, random LoRA step",
+            )
+        mid.plot(frame.index, frame["aligned"], color=color, label=f"{space}: aligned")
+        mid.plot(frame.index, frame["opposing"], ls="--", color=color, label=f"{space}: opposing")
+        if "change" in frame:
+            bottom.plot(frame.index, frame["change"], color=color, label=f"{space}: change")
+        if "residual" in frame and frame["residual"].notna().any():
+            bottom.plot(
+                frame.index, frame["residual"], ls=":", color=color, label=f"{space}: unrepresentable"
+            )
+    top.set_yscale("log")
+    top.set_ylabel("energy fraction in subspace")
+    top.set_title("DACSP: proposed updates vs. the historical capability subspace")
+    top.legend(frameon=False, fontsize=7)
+    mid.set_ylim(bottom=0)
+    mid.set_ylabel("energy fraction")
+    mid.legend(frameon=False, fontsize=7, ncol=2)
     bottom.set_ylim(bottom=0)
-    bottom.set_xlabel("training step")
-    bottom.set_ylabel("fraction (zoom)")
-    bottom.legend(frameon=False)
-    bottom.grid(alpha=0.3)
+    bottom.set_xlabel("training step (cascade)")
+    bottom.set_ylabel("‖applied − proposed‖ / ‖proposed‖")
+    bottom.legend(frameon=False, fontsize=7)
+    for ax in (top, mid, bottom):
+        ax.grid(alpha=0.3)
     return fig
 
 
@@ -233,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.figure == "rewards":
             fig = reward_curves_figure(read_jsonl(args.log), key=args.key)
         else:
-            fig = dacsp_energy_figure(energy_frame(read_jsonl(args.log), str(args.log)))
+            rows, _ = telemetry_rows(read_jsonl(args.log))
+            fig = dacsp_energy_figure(energy_frame(rows, str(args.log)))
         paths = save_figure(
             fig,
             args.figure,

@@ -205,8 +205,8 @@ class Planner:
             job.eval_name = f"stage-{stage_key}"
             if checkpoint.kind == "surgery":
                 assert checkpoint.edit is not None
-                tau = self.profile.dacsp.tau
-                job.eval_name = edit_name(stage_key, checkpoint.edit, tau, self.settings.surgery_seed)
+                spec = self.profile.dacsp
+                job.eval_name = edit_name(stage_key, checkpoint.edit, spec, self.settings.surgery_seed)
         elif checkpoint.kind == "base":
             job.eval_name = "base"
         return job

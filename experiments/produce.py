@@ -88,7 +88,7 @@ class Producer:
             assert edit is not None
             self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.method})")
             write_edited_adapter(
-                adapter, self.initial_adapter, edit, self.profile.dacsp.tau, self.settings.surgery_seed, out
+                adapter, self.initial_adapter, edit, self.profile.dacsp, self.settings.surgery_seed, out
             )
         return out
 

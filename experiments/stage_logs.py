@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.figures import read_jsonl
+from experiments.figures import read_jsonl, telemetry_rows
 
 
 def global_step(stage_dir: Path) -> int:
@@ -27,15 +27,13 @@ def reward_rows(stage_dirs: Sequence[Path]) -> list[dict]:
 
 
 def energy_rows(stage_dirs: Sequence[Path]) -> tuple[list[dict], int]:
-    """Per-step total energy fractions of DACSP-modulated updates, and how many steps had no update
-    (zero energy: nothing to split, e.g. every group of the step was degenerate) and were left out."""
+    """Per-step, per-space DACSP telemetry totals over the cascade (figures.telemetry_rows), and how
+    many steps had no update (zero energy: e.g. every group of the step was degenerate) and were left out."""
     rows, offset, idle = [], 0, 0
     for d in stage_dirs:
         if (d / "dacsp.jsonl").is_file():
-            for r in read_jsonl(d / "dacsp.jsonl"):
-                if r["total"]["energy"] > 0:
-                    rows.append({"step": r["step"] + offset, **r["total"]})
-                else:
-                    idle += 1
+            stage, skipped = telemetry_rows(read_jsonl(d / "dacsp.jsonl"), offset)
+            rows += stage
+            idle += skipped
         offset += global_step(d)
     return rows, idle

@@ -136,22 +136,31 @@ class HistoricalBasis:
         return (weights.to(self.vectors.dtype) @ self.vectors.reshape(self.rank, -1)).reshape(self.shape)
 
     @staticmethod
-    def stacked(bases: Sequence[HistoricalBasis], dtype: torch.dtype, device: torch.device) -> StackedVectors:
-        return StackedVectors(bases, dtype, device)
+    def stacked(
+        bases: Sequence[HistoricalBasis | None], shape: torch.Size, dtype: torch.dtype, device: torch.device
+    ) -> StackedVectors:
+        return StackedVectors(bases, shape, dtype, device)
 
 
 class StackedVectors:
     """P same-shaped bases zero-padded to a common K: the optimizer hook's batched path (two bmm per step).
 
-    A zero-padded row gives c = 0 and contributes nothing, so padding does not change any result.
+    A zero-padded row gives c = 0 and contributes nothing, so padding does not change any result; a
+    ``None`` entry (a tensor without directions yet) is all padding.
     """
 
-    def __init__(self, bases: Sequence[HistoricalBasis], dtype: torch.dtype, device: torch.device) -> None:
-        k_max = max(b.rank for b in bases)
-        numel = bases[0].vectors[0].numel()
-        self.vectors = torch.zeros(len(bases), k_max, numel, dtype=dtype, device=device)
+    def __init__(
+        self,
+        bases: Sequence[HistoricalBasis | None],
+        shape: torch.Size,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        k_max = max([b.rank for b in bases if b is not None] + [1])
+        self.vectors = torch.zeros(len(bases), k_max, shape.numel(), dtype=dtype, device=device)
         for i, b in enumerate(bases):
-            self.vectors[i, : b.rank] = b.vectors.reshape(b.rank, -1).to(dtype=dtype, device=device)
+            if b is not None:
+                self.vectors[i, : b.rank] = b.vectors.reshape(b.rank, -1).to(dtype=dtype, device=device)
 
     def coefficients(self, updates: Tensor) -> Tensor:
         """[P, *shape] -> c [P, K]."""

@@ -166,26 +166,47 @@ class FactoredBasis:
         s = c.T @ weights.to(c.dtype)
         return ((u * s) @ v.T).reshape(self.shape)
 
+    def coefficients_of_product(self, left: Tensor, right: Tensor) -> Tensor:
+        """c_k = ⟨left @ rightᵀ, Q_k⟩ for an update given as factors (left [m, p], right [n, p]), never
+        forming the m x n product: d_j = Σ_i (u_jᵀ left_i)(v_jᵀ right_i)."""
+        u, v, c = self._pivot_factors(self.coeffs.dtype, self.coeffs.device)
+        return c @ ((u.T @ left.to(c.dtype)) * (v.T @ right.to(c.dtype))).sum(1)
+
+    def combine_factors(self, weights: Tensor) -> tuple[Tensor, Tensor]:
+        """Σ_k w_k Q_k as factors (left [m, K], right [n, K]): U_π diag(Cᵀ w) and V_π."""
+        u, v, c = self._pivot_factors(self.coeffs.dtype, self.coeffs.device)
+        return u * (c.T @ weights.to(c.dtype)), v
+
     @staticmethod
-    def stacked(bases: Sequence[FactoredBasis], dtype: torch.dtype, device: torch.device) -> StackedFactors:
-        return StackedFactors(bases, dtype, device)
+    def stacked(
+        bases: Sequence[FactoredBasis | None], shape: torch.Size, dtype: torch.dtype, device: torch.device
+    ) -> StackedFactors:
+        return StackedFactors(bases, shape, dtype, device)
 
 
 class StackedFactors:
-    """P same-shaped factored bases zero-padded to a common K, for the optimizer hook (batched bmm).
+    """P same-shaped factored bases zero-padded to a common K, for the optimizer hook (batched bmm); a
+    ``None`` entry (a tensor without directions yet) is all padding.
 
     ``vt`` is Vᵀ stored contiguously: the combine bmm is ~20% faster than on the transposed view.
     """
 
-    def __init__(self, bases: Sequence[FactoredBasis], dtype: torch.dtype, device: torch.device) -> None:
-        k_max = max(b.rank for b in bases)
-        m, n = matrix_view(torch.empty(bases[0].shape, device="meta")).shape
+    def __init__(
+        self,
+        bases: Sequence[FactoredBasis | None],
+        shape: torch.Size,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        k_max = max([b.rank for b in bases if b is not None] + [1])
+        m, n = matrix_view(torch.empty(shape, device="meta")).shape
         self.u = torch.zeros(len(bases), m, k_max, dtype=dtype, device=device)
         self.v = torch.zeros(len(bases), n, k_max, dtype=dtype, device=device)
         self.c = torch.zeros(len(bases), k_max, k_max, dtype=dtype, device=device)
         for i, b in enumerate(bases):
-            u, v, c = b._pivot_factors(dtype, device)
-            self.u[i, :, : b.rank], self.v[i, :, : b.rank], self.c[i, : b.rank, : b.rank] = u, v, c
+            if b is not None:
+                u, v, c = b._pivot_factors(dtype, device)
+                self.u[i, :, : b.rank], self.v[i, :, : b.rank], self.c[i, : b.rank, : b.rank] = u, v, c
         self.vt = self.v.transpose(1, 2).contiguous()
         self.m, self.n = m, n
 

@@ -1,15 +1,19 @@
-"""Stage bookkeeping: task vectors -> capability directions -> one historical basis per layer.
+"""Stage bookkeeping: task vectors -> capability directions -> historical bases, in both spaces.
 
-A "layer" is one named trainable tensor. With LoRA that is each factor matrix (lora_A and lora_B
-separately), not the merged product B·A: the optimizer changes A and B, so a modulated update must
-live in (A, B) space to stay exactly representable, and "the update the optimizer proposes" is
-exactly the pair (ΔA, ΔB). A merged-product basis would describe changes the trainable parameters
-cannot make. Before/after state dicts are therefore keyed by parameter name; PEFT adapter state dicts
-(``get_peft_model_state_dict``, adapter name stripped from keys) bind too, see ``BasisBank.bind``.
+Every stage adds its directions to two sets of bases, so that either space can be modulated later and
+both can be measured:
+  * factor space, ``bases``: one basis per named trainable tensor (each LoRA factor on its own, and
+    every plain tensor, e.g. in full-parameter training);
+  * layer space, ``layer_bases``: one basis per LoRA module, of the change of its weight
+    W = W_0 + s·B·A (lora.py), found by pairing ``<module>.lora_A…weight`` with ``<module>.lora_B…``.
+A plain tensor's layer space is the tensor itself: its basis is the factor-space one.
+Before/after state dicts are keyed by parameter name; PEFT adapter state dicts
+(``get_peft_model_state_dict``, adapter name stripped from keys) bind too, see ``BasisBank.resolve``.
 
-``BasisBank.save`` writes one safetensors file atomically (tmp + os.replace) holding every layer's
+``BasisBank.save`` writes one safetensors file atomically (tmp + os.replace) holding every basis's
 source directions (or factors) plus JSON metadata; ``load`` rebuilds the bases deterministically, so
-a loaded bank equals the saved one.
+a loaded bank equals the saved one. Banks of format 1 (factor space only) are refused: the layer-space
+directions of their stages cannot be recovered from the bank.
 
 A bank is bound to the base model its directions were extracted on (``model``, an identity string such
 as ``ModelSpec.identity()``): capability directions are coordinates of one checkpoint's weight space and
@@ -35,9 +39,10 @@ from care_rl.dacsp.basis import DEFAULT_TOL, Basis, HistoricalBasis
 from care_rl.dacsp.directions import capability_directions, capability_factors
 from care_rl.dacsp.factored import FactoredBasis
 from care_rl.dacsp.hook import DacspHandle, attach_dacsp
+from care_rl.dacsp.lora import LoraUnit, check_lora_shapes, lora_directions, lora_pairs
 
 Backend = Literal["materialized", "factored"]
-FORMAT = "care-rl-dacsp-bank/1"
+FORMAT = "care-rl-dacsp-bank/2"
 
 
 def task_vectors(before: Mapping[str, Tensor], after: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -66,7 +71,8 @@ class BasisBank:
         if backend not in ("materialized", "factored"):
             raise ValueError(f"unknown DACSP backend {backend!r}; expected 'materialized' or 'factored'")
         self.backend, self.tol, self.model = backend, tol, model
-        self.bases: dict[str, Basis] = {}
+        self.bases: dict[str, Basis] = {}  # factor space: trainable tensor name -> basis
+        self.layer_bases: dict[str, FactoredBasis] = {}  # layer space: LoRA module name -> basis of ΔW
 
     def check_model(self, model: str, source: str | Path = "bank") -> None:
         """Raise if the bank was extracted on another base model (a bank without a model is unbound:
@@ -78,19 +84,41 @@ class BasisBank:
             )
 
     def __len__(self) -> int:
-        return len(self.bases)
+        return len(self.bases) + len(self.layer_bases)
 
     def add_stage(
         self, before: Mapping[str, Tensor], after: Mapping[str, Tensor], tau: float
-    ) -> dict[str, int]:
-        """Extend every layer's basis with the stage's directions; returns directions added per layer."""
-        added = {}
+    ) -> dict[str, dict[str, int]]:
+        """Extend every basis with the stage's directions; returns the directions added per tensor
+        (``factor``) and per LoRA module (``layer``)."""
+        added: dict[str, dict[str, int]] = {"factor": {}, "layer": {}}
         for name, delta in task_vectors(before, after).items():
             try:
-                added[name] = self._add_layer(name, delta, tau)
+                added["factor"][name] = self._add_layer(name, delta, tau)
             except ValueError as e:
                 raise ValueError(f"layer {name!r}: {e}") from e
+        for module, (a, b) in lora_pairs(before).items():
+            try:
+                added["layer"][module] = self._add_module(
+                    module, before[b], before[a], after[b], after[a], tau
+                )
+            except ValueError as e:
+                raise ValueError(f"LoRA module {module!r}: {e}") from e
         return added
+
+    def _add_module(self, module: str, b0: Tensor, a0: Tensor, b1: Tensor, a1: Tensor, tau: float) -> int:
+        m, n, _ = check_lora_shapes(module, a0, b0)
+        u, v = lora_directions(b0, a0, b1, a1, tau)
+        old = self.layer_bases.get(module)
+        if old is not None and tuple(old.shape) != (m, n):
+            raise ValueError(f"weight shape {(m, n)} differs from basis shape {tuple(old.shape)}")
+        if u.shape[1]:
+            self.layer_bases[module] = (
+                old.extend_factors(u, v)
+                if old is not None
+                else FactoredBasis.from_factors(u, v, (m, n), self.tol)
+            )
+        return u.shape[1]
 
     def _add_layer(self, name: str, delta: Tensor, tau: float) -> int:
         old = self.bases.get(name)
@@ -126,12 +154,17 @@ class BasisBank:
                 tensors[f"{i}.u"], tensors[f"{i}.v"] = basis.u.contiguous(), basis.v.contiguous()
             else:
                 tensors[f"{i}.sources"] = basis.sources.contiguous()
+        modules = []
+        for i, (name, basis) in enumerate(sorted(self.layer_bases.items())):
+            modules.append({"name": name, "shape": list(basis.shape)})
+            tensors[f"module{i}.u"], tensors[f"module{i}.v"] = basis.u.contiguous(), basis.v.contiguous()
         meta = {
             "format": FORMAT,
             "backend": self.backend,
             "tol": self.tol,
             "model": self.model,
             "layers": layers,
+            "modules": modules,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -153,6 +186,12 @@ class BasisBank:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("dacsp")
         meta = json.loads(raw) if raw else {}
+        if meta.get("format") == "care-rl-dacsp-bank/1":
+            raise ValueError(
+                f"{path}: DACSP bank of format 1 (factor space only, written before layer-space DACSP); "
+                "the layer-space directions of its stages are not in it: delete the stage directory that "
+                "holds it so the stage is trained again"
+            )
         if meta.get("format") != FORMAT:
             raise ValueError(
                 f"{path}: not a DACSP basis bank (format {meta.get('format')!r}, expected {FORMAT!r})"
@@ -167,10 +206,15 @@ class BasisBank:
             else:
                 basis = HistoricalBasis.from_directions(list(tensors[f"{i}.sources"]), bank.tol)
             bank.bases[layer["name"]] = basis
+        for i, module in enumerate(meta["modules"]):
+            bank.layer_bases[module["name"]] = FactoredBasis.from_factors(
+                tensors[f"module{i}.u"], tensors[f"module{i}.v"], module["shape"], bank.tol
+            )
         return bank
 
     def resolve(self, model: nn.Module, adapter_name: str = "default") -> dict[str, nn.Parameter]:
-        """Bank name -> model parameter; a name matches exactly or with PEFT's ``.<adapter>.`` removed."""
+        """Factor-space name -> model parameter; a name matches exactly or with PEFT's ``.<adapter>.``
+        removed."""
         params = dict(model.named_parameters())
         aliases = {n.replace(f".{adapter_name}.", "."): p for n, p in params.items()}
         out = {}
@@ -185,8 +229,39 @@ class BasisBank:
         return out
 
     def bind(self, model: nn.Module, adapter_name: str = "default") -> dict[nn.Parameter, Basis]:
-        """Parameter -> basis, the mapping attach_dacsp takes."""
+        """Parameter -> factor-space basis."""
         return {p: self.bases[name] for name, p in self.resolve(model, adapter_name).items()}
+
+    def units(
+        self, model: nn.Module, adapter_name: str = "default"
+    ) -> tuple[dict[nn.Parameter, Basis], dict[nn.Parameter, str], list[LoraUnit]]:
+        """What attach_dacsp takes: the plain tensors (parameter -> basis, parameter -> name) and the LoRA
+        modules (both spaces; s from the module's PEFT ``scaling``, 1 without one)."""
+        params = dict(model.named_parameters())
+        pairs = lora_pairs(params)
+        resolved = self.resolve(model, adapter_name)
+        by_param = {id(p): name for name, p in resolved.items()}
+        unknown = sorted(set(self.layer_bases) - set(pairs))
+        if unknown:
+            raise KeyError(
+                f"DACSP layer basis {unknown[0]!r} matches no LoRA module of {type(model).__name__} "
+                f"(e.g. {list(pairs)[:3]})"
+            )
+        lora, paired = [], set()
+        for module, (a_name, b_name) in pairs.items():
+            a, b = params[a_name], params[b_name]
+            factor_a = self.bases.get(by_param.get(id(a), ""))
+            factor_b = self.bases.get(by_param.get(id(b), ""))
+            layer = self.layer_bases.get(module)
+            if layer is None and factor_a is None and factor_b is None:
+                continue
+            paired |= {id(a), id(b)}
+            scaling = getattr(model.get_submodule(module), "scaling", {})
+            scale = float(scaling.get(adapter_name, 1.0)) if isinstance(scaling, dict) else 1.0
+            lora.append(LoraUnit(module, a, b, scale, layer, factor_a, factor_b))
+        plain = {p: self.bases[name] for name, p in resolved.items() if id(p) not in paired}
+        names = {p: name for name, p in resolved.items() if id(p) not in paired}
+        return plain, names, lora
 
     def attach(
         self,
@@ -195,7 +270,7 @@ class BasisBank:
         spec: DacspSpec,
         adapter_name: str = "default",
     ) -> DacspHandle:
-        """Bind by name and attach DACSP to ``optimizer``; telemetry is labelled with bank names."""
-        resolved = self.resolve(model, adapter_name)
-        bases = {p: self.bases[name] for name, p in resolved.items()}
-        return attach_dacsp(optimizer, bases, spec, names={p: n for n, p in resolved.items()})
+        """Bind by name and attach DACSP to ``optimizer`` in ``spec.space``; telemetry is labelled with
+        LoRA module names and the bank's tensor names."""
+        plain, names, lora = self.units(model, adapter_name)
+        return attach_dacsp(optimizer, plain, spec, names=names, lora=lora)

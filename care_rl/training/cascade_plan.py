@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -44,9 +44,12 @@ DISTILLATION = "MOPD distillation"
 
 
 class DacspMethod(Strict):
+    """When DACSP starts and the profile settings a method overrides (None: the profile's)."""
+
     from_stage: int = Field(2, ge=2)  # 1-based; the first stage has no history to protect
     alpha: float | None = Field(None, ge=0)
     beta: float | None = Field(None, ge=0)
+    space: Literal["layer", "factor"] | None = None
 
 
 class MethodSpec(Strict):
@@ -139,17 +142,18 @@ def method_stages(
             )
         ]
     dacsp = method.dacsp
+    no_overrides = {"alpha": None, "beta": None, "space": None}
     return [
         StageRun(
             domains=(domain,),
             rewards=(rewards[domain],),
-            dacsp=dacsp is not None and i + 1 >= dacsp.from_stage,
-            alpha=dacsp.alpha if dacsp and i + 1 >= dacsp.from_stage else None,
-            beta=dacsp.beta if dacsp and i + 1 >= dacsp.from_stage else None,
+            dacsp=active,
+            **(dacsp.model_dump(include=set(no_overrides)) if active else no_overrides),
             distill_after=method.mopd,
             **monitored,
         )
         for i, domain in enumerate(order)
+        for active in [dacsp is not None and i + 1 >= dacsp.from_stage]
     ]
 
 

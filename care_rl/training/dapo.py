@@ -209,11 +209,18 @@ class DapoTrainer(GRPOTrainer):
         return super().training_step(model, inputs, num_items_in_batch)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Average the DACSP energy fractions of the steps since the last log into the trainer's logs."""
+        """Average the DACSP telemetry of the steps since the last log into the trainer's logs:
+        ``dacsp/<part>`` in the modulated space, ``dacsp/<space>/<part>`` in both."""
         if self.dacsp_handle is not None and len(self.dacsp_handle.telemetry) > self._dacsp_logged:
+            metrics = self._metrics["train"]
             for entry in self.dacsp_handle.telemetry[self._dacsp_logged :]:
-                for part in ("aligned", "opposing", "orthogonal"):
-                    self._metrics["train"][f"dacsp/{part}"].append(entry["total"][part])
+                for space in ("layer", "factor"):
+                    total = entry[space]["total"]
+                    for part in ("aligned", "opposing", "orthogonal", "change"):
+                        metrics[f"dacsp/{space}/{part}"].append(total[part])
+                        if space == entry["space"]:
+                            metrics[f"dacsp/{part}"].append(total[part])
+                metrics["dacsp/residual"].append(entry[entry["space"]]["total"]["residual"])
             self._dacsp_logged = len(self.dacsp_handle.telemetry)
         super().log(logs, start_time)
 

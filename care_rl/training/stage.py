@@ -2,12 +2,12 @@
 
 Decisions (the paper is silent):
   * One LoRA adapter ("default") is carried through the whole cascade: stage t starts from stage t-1's
-    adapter weights, so stage t's task vector is the difference of adapter weights before/after it,
-    per LoRA factor matrix (A and B). These are exactly the tensors the optimizer updates, so the
-    DACSP bases live in the space DACSP modulates (see care_rl/dacsp/stages.py).
+    adapter weights, so stage t's change of each LoRA module's weight is s(B_t A_t - B_{t-1} A_{t-1})
+    (layer space, the paper's layer) and of each factor A_t - A_{t-1}, B_t - B_{t-1} (factor space);
+    the bank keeps both (see care_rl/dacsp/stages.py) and ``dacsp.space`` picks the one modulated.
   * The basis bank is updated at the end of *every* stage (with this stage's directions, at the
     profile's or the stage's τ), whether or not DACSP was active in it, so any later stage of any
-    method sharing this prefix can turn DACSP on.
+    method sharing this prefix can turn DACSP on, in either space.
   * A stage directory is valid only with a DONE.json whose checksums match the files; anything else
     is incomplete or corrupt and is recomputed from scratch (TRL checkpoints under ``work/`` are used
     to resume an interrupted stage and deleted once the stage is done).
@@ -316,7 +316,8 @@ def run_stage(
         "global_step": trainer.state.global_step,
         "dacsp_active": trainer.dacsp_handle is not None,
         "dacsp_steps": len(trainer.dacsp_handle.telemetry) if trainer.dacsp_handle is not None else 0,
-        "directions_added": int(sum(added.values())),
+        "directions_added": sum(n for space in added.values() for n in space.values()),
+        "directions_added_by_space": {space: sum(n.values()) for space, n in added.items()},
         "basis_layers": len(bank),
         "monitor": monitor,
     }

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,6 +31,8 @@ DONE = "DONE.json"
 # (greedy, draws no random numbers) and whether MOPD distils after the stage (the next stage's key
 # depends on a distillation through its parent key).
 UNKEYED_FIELDS = ("monitor_every", "monitor_prompts", "monitor_rewards", "distill_after")
+# Keyed through the resolved ``dacsp`` settings instead (only where DACSP runs): see StageRun.resolved.
+DACSP_KEYED_FIELDS = ("space",)
 # The trainers a stage can name (``StageRun.options["trainer"]``, part of the cache key): the RL
 # baselines over mixed domains (bound to their trainer classes in care_rl.training.stage), and "mopd",
 # a distillation stage, run by care_rl.training.distill instead of run_stage.
@@ -88,6 +90,7 @@ class StageRun(Strict):
     alpha: float | None = Field(None, ge=0)
     beta: float | None = Field(None, ge=0)
     tau: float | None = Field(None, gt=0, le=1)
+    space: Literal["layer", "factor"] | None = None
     spec_from: str | None = None
     monitor_every: int = Field(0, ge=0)
     monitor_prompts: int = Field(4, gt=0)
@@ -148,7 +151,7 @@ class StageRun(Strict):
     def dacsp_spec(self, profile: Profile) -> DacspSpec:
         """The profile's DACSP settings with this stage's overrides: the one object the trainer and
         the optimizer hook receive."""
-        overrides = {"tau": self.tau, "alpha": self.alpha, "beta": self.beta}
+        overrides = {"tau": self.tau, "alpha": self.alpha, "beta": self.beta, "space": self.space}
         return profile.dacsp.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
     def resolved(self, profile: Profile) -> dict[str, Any]:
@@ -156,12 +159,14 @@ class StageRun(Strict):
 
         The monitor settings are left out: greedy monitoring draws no random numbers and does not touch
         the weights, so a stage trained with or without it is the same stage (only its logs differ);
-        so is ``distill_after``, which changes what follows the stage, not the stage.
+        so is ``distill_after``, which changes what follows the stage, not the stage. The DACSP space
+        changes only the weights of a stage that runs DACSP (the bank every stage writes holds both
+        spaces), so it is keyed there only.
         """
         uses_judge = any(r not in VERIFIABLE_REWARDS for r in self.rewards)
         dacsp = self.dacsp_spec(profile)
         return {
-            "stage": self.model_dump(mode="json", exclude=set(UNKEYED_FIELDS)),
+            "stage": self.model_dump(mode="json", exclude={*UNKEYED_FIELDS, *DACSP_KEYED_FIELDS}),
             "stage_spec": self.stage_spec(profile).model_dump(mode="json"),
             "policy": profile.policy.model_dump(mode="json"),
             "tokenizer": profile.tokenizer.model_dump(mode="json") if profile.tokenizer else None,
@@ -175,6 +180,7 @@ class StageRun(Strict):
                 "backend": dacsp.backend,
                 "alpha": dacsp.alpha if self.dacsp else None,  # the gains matter only where DACSP runs
                 "beta": dacsp.beta if self.dacsp else None,
+                **({"space": dacsp.space} if self.dacsp else {}),
             },
             "judge": profile.judge.model_dump(mode="json") if uses_judge else None,
         }

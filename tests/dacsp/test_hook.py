@@ -86,9 +86,15 @@ def test_hook_equals_manual_modulation(cls, opt_cls, kwargs) -> None:
     assert len(handle.telemetry) == 3
     json.dumps(handle.telemetry)
     rec = handle.telemetry[-1]
-    assert set(rec["layers"]) == set(bases)
-    for frac in [rec["total"], *rec["layers"].values()]:
+    assert set(rec["layer"]["modules"]) == set(bases)
+    for frac in [rec["layer"]["total"], *rec["layer"]["modules"].values()]:
         assert frac["aligned"] + frac["opposing"] + frac["orthogonal"] == pytest.approx(1.0)
+    for name in bases:  # a plain tensor is its own layer: both spaces see the same numbers
+        factor = {k: v for k, v in rec["factor"]["modules"][name].items() if k != "residual"}
+        layer = {
+            k: v for k, v in rec["layer"]["modules"][name].items() if k not in ("residual", "chance_step")
+        }
+        assert factor == layer
 
 
 def test_telemetry_matches_decomposition_of_the_update() -> None:
@@ -100,7 +106,7 @@ def test_telemetry_matches_decomposition_of_the_update() -> None:
     ortho = target - sum((target.double() * q).sum() * q for q in basis.vectors).float()
     model.weight.grad = -target  # SGD lr=1: update = target
     opt.step()
-    rec = handle.telemetry[0]["layers"]["param0"]
+    rec = handle.telemetry[0]["layer"]["modules"]["param0"]
     coeffs = (basis.vectors * target.double()).sum((1, 2))
     energy = float(target.square().sum())
     assert rec["energy"] == pytest.approx(energy, rel=1e-5)
@@ -124,7 +130,7 @@ def test_telemetry_read_between_steps_keeps_one_entry_per_step() -> None:
             seen.append(len(handle.telemetry))
     assert seen == [1, 3]
     assert [rec["step"] for rec in handle.telemetry] == [1, 2, 3]
-    assert handle.telemetry[0]["total"] != handle.telemetry[1]["total"]
+    assert handle.telemetry[0]["layer"]["total"] != handle.telemetry[1]["layer"]["total"]
 
 
 @pytest.mark.parametrize("cls", [HistoricalBasis, FactoredBasis])
@@ -132,7 +138,7 @@ def test_telemetry_read_between_steps_keeps_one_entry_per_step() -> None:
 def test_stacked_combine_into_buffer_equals_per_basis_combine(cls, shape) -> None:
     bases = [cls.from_directions(random_directions(shape, stages, seed=stages)) for stages in (1, 2)]
     assert bases[0].rank != bases[1].rank  # exercises the zero padding to a common K
-    stack = cls.stacked(bases, torch.float64, torch.device("cpu"))
+    stack = cls.stacked(bases, torch.Size(shape), torch.float64, torch.device("cpu"))
     weights = torch.randn(
         2, max(b.rank for b in bases), generator=torch.Generator().manual_seed(0), dtype=torch.float64
     )

@@ -40,8 +40,8 @@ def test_bank_extends_per_layer_like_direct_construction(backend) -> None:
     s1, s2 = perturbed(s0, 1), perturbed(s0, 2)
     s2["b"] = s1["b"].clone()  # layer b unchanged in stage 2
     bank = BasisBank(backend)
-    first = bank.add_stage(s0, s1, tau=0.9)
-    second = bank.add_stage(s1, s2, tau=0.9)
+    first = bank.add_stage(s0, s1, tau=0.9)["factor"]
+    second = bank.add_stage(s1, s2, tau=0.9)["factor"]
     assert second["b"] == 0 and first["b"] == 1
     d1, d2 = s1["a"].double() - s0["a"].double(), s2["a"].double() - s1["a"].double()
     dirs = capability_directions(d1, 0.9) + capability_directions(d2, 0.9)
@@ -63,23 +63,35 @@ def test_save_load_round_trip(tmp_path, backend) -> None:
     for name, basis in bank.bases.items():
         assert loaded.bases[name].pivots == basis.pivots
         assert torch.equal(loaded.bases[name].vectors, basis.vectors)
+    assert set(loaded.layer_bases) == set(bank.layer_bases) == {"x"}  # the LoRA module's layer space
+    for name, basis in bank.layer_bases.items():
+        assert loaded.layer_bases[name].pivots == basis.pivots
+        assert torch.equal(loaded.layer_bases[name].vectors, basis.vectors)
     assert [p.name for p in path.parent.iterdir()] == ["bank.safetensors"]  # no temp file left
 
 
-def test_peft_adapter_state_binds_and_attaches() -> None:
+@pytest.mark.parametrize("space", ["layer", "factor"])
+def test_peft_adapter_state_binds_and_attaches(space) -> None:
     model = tiny_lora_model()
     before = adapter_state(model)
     bank = BasisBank()
     bank.add_stage(before, perturbed(before, 3), tau=0.9)
-    assert len(bank) == 4  # q_proj and down_proj, lora_A and lora_B each
+    assert len(bank.bases) == 4  # q_proj and down_proj, lora_A and lora_B each
+    modules = {
+        "base_model.model.model.layers.0.self_attn.q_proj",
+        "base_model.model.model.layers.0.mlp.down_proj",
+    }
+    assert set(bank.layer_bases) == modules  # one layer-space basis per LoRA module
     bound = bank.bind(model)
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert len(bound) == 4 and all(id(p) in trainable for p in bound)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    handle = bank.attach(opt, model, DacspSpec(alpha=1.2, beta=0.5))
+    handle = bank.attach(opt, model, DacspSpec(alpha=1.2, beta=0.5, space=space))
     model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
     opt.step()
-    assert set(handle.telemetry[0]["layers"]) == set(bank.bases)
+    record = handle.telemetry[0]
+    assert record["space"] == space
+    assert set(record["layer"]["modules"]) == set(record["factor"]["modules"]) == modules
 
 
 def test_bad_inputs_raise_with_names(tmp_path) -> None:
@@ -131,3 +143,29 @@ def test_model_identity_ignores_loading_options(smoke_profile) -> None:
     assert spec.model_copy(update={"seed": spec.seed + 1}).identity() != spec.identity()
     changed = {**spec.random_config, "num_hidden_layers": spec.random_config.get("num_hidden_layers", 2) + 1}
     assert spec.model_copy(update={"random_config": changed}).identity() != spec.identity()
+
+
+def test_chance_levels_are_k_over_d_per_module_in_both_spaces() -> None:
+    from care_rl.dacsp import chance_levels
+
+    s0 = {"x.lora_A.weight": torch.zeros(4, 6), "x.lora_B.weight": torch.zeros(6, 4), "norm": torch.zeros(6)}
+    bank = BasisBank("factored")
+    bank.add_stage(s0, perturbed(s0, 1), tau=0.8)
+    levels = chance_levels(bank)
+    a, b = bank.bases["x.lora_A.weight"], bank.bases["x.lora_B.weight"]
+    assert levels["layer"]["x"] == pytest.approx(bank.layer_bases["x"].rank / 36)  # W is 6 x 6
+    assert levels["factor"]["x"] == pytest.approx((a.rank + b.rank) / 48)  # A and B: 24 + 24 entries
+    assert (
+        levels["layer"]["norm"] == levels["factor"]["norm"] == pytest.approx(1 / 6)
+    )  # a vector: one direction
+
+
+def test_a_bank_without_the_layer_space_is_refused(tmp_path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    meta = {"format": "care-rl-dacsp-bank/1", "backend": "factored", "tol": 1e-6, "model": None, "layers": []}
+    save_file({"t": torch.zeros(1)}, str(tmp_path / "old.safetensors"), metadata={"dacsp": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"format 1 .*trained again"):
+        BasisBank.load(tmp_path / "old.safetensors")

@@ -16,6 +16,7 @@ from experiments.figures import (
     save_figure,
     stagewise_figure,
     surgery_figure,
+    telemetry_rows,
 )
 from experiments.tables import load_paper
 
@@ -58,22 +59,62 @@ def test_reward_curves_with_configurable_key(tmp_path):
 
 def test_dacsp_energy(tmp_path):
     rows = [
-        {"step": s, "layer": layer, "aligned": 0.2 + 0.01 * s, "opposing": 0.1, "orthogonal": 0.7 - 0.01 * s}
+        {
+            "step": s,
+            "space": space,
+            "aligned": 0.02 + 0.001 * s,
+            "opposing": 0.01,
+            "orthogonal": 0.97 - 0.001 * s,
+            "change": 0.01,
+            "chance": 1e-4 if space == "layer" else 1e-3,
+            **({"chance_step": 2e-3, "residual": 1e-4} if space == "layer" else {}),
+        }
         for s in range(10)
-        for layer in range(2)
+        for space in ("layer", "factor")
+        for _module in range(2)
     ]
     frame = energy_frame(rows)
-    assert list(frame.index) == list(range(10)) and frame.sum(axis=1).tolist() == pytest.approx([1.0] * 10)
+    layer = frame.loc["layer"]
+    assert list(layer.index) == list(range(10))
+    assert layer["subspace"].tolist() == pytest.approx([0.03 + 0.001 * s for s in range(10)])
     fig = dacsp_energy_figure(frame)
-    zoom = {line.get_label(): line.get_ydata().tolist() for line in fig.axes[1].lines}
-    assert zoom.keys() == {"aligned", "opposing"} and zoom["aligned"] == pytest.approx(
-        frame["aligned"].tolist()
-    )
+    top = {line.get_label(): line.get_ydata().tolist() for line in fig.axes[0].lines}
+    assert top["layer: chance K/D"] == pytest.approx([1e-4] * 10)
+    assert top["layer: chance, random LoRA step"] == pytest.approx([2e-3] * 10)
+    assert "factor: chance, random LoRA step" not in top  # factor space: K/D is the random-step level
+    assert top["factor: aligned + opposing"] == pytest.approx(frame.loc["factor", "subspace"].tolist())
+    assert fig.axes[0].get_yscale() == "log"
     saved(fig, "dacsp", tmp_path)
     with pytest.raises(ValueError, match="row 2: fractions"):
         energy_frame([rows[0], {"step": 1, "aligned": 0.5, "opposing": 0.5, "orthogonal": 0.5}])
     with pytest.raises(ValueError, match=r"row 1: missing \['opposing'\]"):
         energy_frame([{"step": 0, "aligned": 1.0, "orthogonal": 0.0}])
+
+
+def test_telemetry_rows_flatten_both_spaces_and_read_the_earlier_format():
+    from care_rl.dacsp.telemetry import step_record
+
+    chance = {"layer": [0.1], "factor": [0.2], "step": [0.3]}
+    record = step_record(4, "layer", ["m"], [[1.0, 2.0, 10.0, 1.0, 0.25, 3.0, 1.0, 20.0, 4.0, 0.0]], chance)
+    idle = step_record(5, "layer", ["m"], [[0.0] * 10], chance)
+    earlier = {
+        "step": 1,
+        "layers": {},
+        "total": {"aligned": 0.5, "opposing": 0.25, "orthogonal": 0.25, "energy": 2.0},
+    }
+    rows, skipped = telemetry_rows([earlier, record, idle], offset=10)
+    assert skipped == 1
+    assert [(r["step"], r["space"], r["active"]) for r in rows] == [
+        (11, "factor", True),
+        (14, "layer", True),
+        (14, "factor", False),
+    ]
+    layer = rows[1]
+    assert (layer["aligned"], layer["opposing"], layer["orthogonal"]) == pytest.approx((0.1, 0.2, 0.7))
+    assert (layer["change"], layer["residual"], layer["chance_step"]) == pytest.approx(
+        (0.1**0.5, 0.025**0.5, 0.3)
+    )
+    assert "residual" not in rows[2] and rows[2]["change"] == pytest.approx(0.2**0.5)
 
 
 def test_empty_frames_are_refused():

@@ -67,9 +67,13 @@ def test_dacsp_is_active_exactly_from_stage_two(first_cascade):
     telemetry = [json.loads(line) for line in (s2.dir / "dacsp.jsonl").read_text().splitlines()]
     assert len(telemetry) == 2
     for step in telemetry:
-        total = step["total"]
-        assert total["aligned"] + total["opposing"] + total["orthogonal"] == pytest.approx(1.0)
-    assert any("dacsp/opposing" in row for row in _logs(s2))
+        assert step["space"] == "layer"  # the default: each LoRA module's weight, as the paper defines it
+        for space in ("layer", "factor"):  # both measured whichever is modulated
+            total = step[space]["total"]
+            assert total["aligned"] + total["opposing"] + total["orthogonal"] == pytest.approx(1.0)
+        assert 0 <= step["layer"]["total"]["residual"] < 0.5
+    assert any("dacsp/opposing" in row and "dacsp/factor/opposing" in row for row in _logs(s2))
+    assert s1.metrics["directions_added_by_space"]["layer"] > 0
 
 
 def test_stage_artefacts_and_monitor_rows(first_cascade):
@@ -119,18 +123,26 @@ def test_keys_are_content_addressed(train_profile):
     assert k1 == stage_key(train_profile, IF.model_copy(update={"monitor_every": 3}), None)
     assert k1 != stage_key(train_profile, IF, "parent")
     assert k1 != stage_key(train_profile, IF.model_copy(update={"tau": 0.5}), None)
+    # the space changes only a stage that runs DACSP (every stage's bank holds both spaces)
+    assert k1 == stage_key(train_profile, IF.model_copy(update={"space": "factor"}), None)
+    layer, factor = (MATH_DACSP.model_copy(update={"space": s}) for s in ("layer", "factor"))
+    assert stage_key(train_profile, layer, k1) == stage_key(train_profile, MATH_DACSP, k1)
+    assert stage_key(train_profile, factor, k1) != stage_key(train_profile, layer, k1)
     lr = train_profile.stages["if"].model_copy(update={"learning_rate": 1.0})
     assert k1 != stage_key(
         train_profile.model_copy(update={"stages": {**train_profile.stages, "if": lr}}), IF, None
     )
 
 
-def test_methods_are_data():
+def test_methods_are_data(train_profile):
     care = method_stages(load_method(method_path("care-rl")))
     assert [r.domains[0] for r in care] == ["if", "chat", "math"]
     assert [r.dacsp for r in care] == [False, True, True] and care[1].rewards == ("pagrm",)
     hard = method_stages(load_method(method_path("dacsp-hard-projection")), order=["math", "if"])
     assert [(r.domains[0], r.alpha, r.beta) for r in hard] == [("math", None, None), ("if", 0.0, 0.0)]
+    assert all(r.dacsp_spec(train_profile).space == "layer" for r in care)  # the default
+    factor = method_stages(load_method(method_path("dacsp-factor-space")))
+    assert [(r.dacsp, r.space) for r in factor] == [(False, None), (True, "factor"), (True, "factor")]
     assert method_stages(load_method(method_path("nvv"))) == method_stages(
         load_method(method_path("standard-cascade"))
     )

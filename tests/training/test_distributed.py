@@ -127,7 +127,8 @@ def test_stage_two_modulates_with_dacsp_under_ddp(launched):
     assert second.metrics["dacsp_active"] and second.metrics["dacsp_steps"] == 2
     telemetry = [json.loads(line) for line in (second.dir / "dacsp.jsonl").read_text().splitlines()]
     assert len(telemetry) == 2
-    assert any(step["total"]["energy"] > 0 for step in telemetry)  # a step may hold only masked filler
+    # a step may hold only masked filler
+    assert any(step["layer"]["total"]["energy"] > 0 for step in telemetry)
     # the update DACSP modulated moved the weights away from stage 1's
     assert second.metrics["ranks"]["trainable_sha256"] != first.metrics["ranks"]["trainable_sha256"]
 
