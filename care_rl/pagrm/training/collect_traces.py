@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         "--split",
         default="all",
         choices=["all", "train", "heldout"],
-        help=f"all pairs, or the train / held-out side of the prompt split ({HELDOUT_FRACTION:.0%} held out)",
+        help=f"all pairs, or the train / held-out side of the prompt split ({HELDOUT_FRACTION * 100:g}%% held out)",
     )
     ap.add_argument("--teacher", default="endpoint", choices=["endpoint", "synthetic"])
     ap.add_argument("--base-url", help="OpenAI-compatible endpoint of the teacher")
