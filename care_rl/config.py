@@ -286,5 +286,6 @@ def load_profile(path: str | Path, check_device: bool = True) -> Profile:
 
 
 def cache_dir() -> Path:
-    """Where converted models, stage outputs and eval results live (never in git)."""
+    """Where stage outputs, eval results and judge adapters live (never in git); converted models have
+    their own cache (care_rl.models.models_dir)."""
     return Path(os.environ.get("CARE_RL_CACHE", REPO_ROOT / ".cache"))

