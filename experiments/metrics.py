@@ -51,11 +51,26 @@ KNOWN_COLUMNS: frozenset[str] = frozenset(
 )
 
 
+class Undefined(ValueError):
+    """A metric the given scores do not define (a column they lack, a gain that is not one); the
+    message says why in words, for the notes a table prints under itself."""
+
+
 def _require(scores: Mapping[str, float], columns: Sequence[str], what: str) -> list[float]:
     missing = [c for c in columns if c not in scores]
     if missing:
-        raise KeyError(f"{what} needs benchmark column(s) {missing}; have {sorted(scores)}")
+        raise Undefined(f"{what} needs benchmark column(s) {missing}; have {sorted(scores)}")
     return [float(scores[c]) for c in columns]
+
+
+def _lacking(checkpoints: Mapping[str, Mapping[str, float]], columns: Sequence[str]) -> None:
+    """Raise Undefined naming each checkpoint that lacks one of ``columns`` (a domain average is
+    absent when one of its benchmarks has no score, e.g. a chat judge that never parsed)."""
+    gaps = {name: [c for c in columns if c not in s] for name, s in checkpoints.items()}
+    gaps = {name: cols for name, cols in gaps.items() if cols}
+    if gaps:
+        said = "; ".join(f"{name} has no {', '.join(cols)}" for name, cols in gaps.items())
+        raise Undefined(f"needs {list(columns)}: {said}")
 
 
 def domain_average(scores: Mapping[str, float], domain: Domain) -> float:
@@ -109,6 +124,7 @@ def ood_change(scores: Mapping[str, float], base: Mapping[str, float], target: D
     if target not in DOMAIN_AVG:
         raise ValueError(f"unknown target domain {target!r}; expected one of {list(DOMAIN_AVG)}")
     others = [d for d in DOMAIN_AVG if d != target]
+    _lacking({"the checkpoint": scores, "the base": base}, [DOMAIN_AVG[d] for d in others])
     return float(np.mean([scores[DOMAIN_AVG[d]] - base[DOMAIN_AVG[d]] for d in others]))
 
 
@@ -120,6 +136,9 @@ def regression(scores: Mapping[str, float], after_stage: Mapping[Domain, Mapping
     """
     if not after_stage:
         return 0.0
+    for d, ref in after_stage.items():
+        col = DOMAIN_AVG[d]
+        _lacking({"the checkpoint": scores, f"the checkpoint after the {d} stage": ref}, [col])
     return float(np.mean([ref[DOMAIN_AVG[d]] - scores[DOMAIN_AVG[d]] for d, ref in after_stage.items()]))
 
 
@@ -131,11 +150,12 @@ def retained_gain(
     Defined only where the full update gained: over a loss the ratio flips its meaning (an edit that
     keeps all of a drop would read 100%), so a domain whose full update did not raise its average
     makes the metric undefined rather than silently inverted."""
+    _lacking({"the base": base, "the full update": full}, list(edited))
     fractions = []
     for d, value in edited.items():
         gain = full[d] - base[d]
         if gain <= 0:
-            raise ValueError(
+            raise Undefined(
                 f"Ret. Gain undefined for domain {d!r}: the full update did not raise it "
                 f"(base {base[d]:.4g}, full update {full[d]:.4g})"
             )

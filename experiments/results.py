@@ -156,7 +156,8 @@ def load_samples(path: str | Path) -> pd.DataFrame:
                 record = json.loads(line)
                 item, samples = str(record["id"]), record["samples"]
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ResultsError(f"{where}: expected {{'id', 'samples': [...]}}: {e!r}") from None
+                reason = f"no key {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+                raise ResultsError(f"{where}: expected {{'id', 'samples': [...]}}: {reason}") from None
             for k, sample in enumerate(samples):
                 score = sample.get("score") if isinstance(sample, dict) else None
                 value = math.nan if score is None else _number(score, f"{where}.samples[{k}].score") * scale

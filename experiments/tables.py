@@ -70,10 +70,10 @@ def build_table(
     def derived(row: RowSpec, column: str, compute: Callable[[], float]) -> float:
         try:
             return compute()
-        except (KeyError, ValueError) as e:
+        except m.Undefined as e:
             if missing is None:
                 raise
-            missing.append(f"table {spec.name}, row {row.label!r}: {column} not computable ({e!r})")
+            missing.append(f"table {spec.name}, row {row.label!r}: {column} not computable: {e}")
             return math.nan
 
     means: dict[str, dict[str, float]] = {}
@@ -112,7 +112,7 @@ def build_table(
                 m.RET_GAIN,
                 lambda v=values, ds=domains: m.retained_gain(
                     *(
-                        {d: src[m.DOMAIN_AVG[d]] for d in ds}
+                        {d: src[m.DOMAIN_AVG[d]] for d in ds if m.DOMAIN_AVG[d] in src}
                         for src in (v, means[spec.base], means[spec.full])
                     )
                 ),

@@ -102,7 +102,7 @@ def test_samples_reader(tmp_path):
 def test_samples_reader_errors(tmp_path):
     path = write_checkpoint(tmp_path / "ck", {"gsm8k": {"7": [1.0]}})
     (tmp_path / "ck" / "gsm8k.abc.jsonl").write_text(json.dumps({"id": 1}) + "\n")
-    with pytest.raises(ResultsError, match=r"gsm8k.abc.jsonl:1: expected"):
+    with pytest.raises(ResultsError, match=r"gsm8k.abc.jsonl:1: expected .*: no key 'samples'$"):
         load_samples(path)
     (tmp_path / "ck" / "gsm8k.abc.jsonl").unlink()
     with pytest.raises(ResultsError, match=r"results_file .* not found"):

@@ -209,3 +209,25 @@ def test_provenance_names_the_run_not_the_render(tmp_path):
     assert prov["commit"] == "0" * 40 and prov["started_at"] == "2025-01-02T03:04:05+00:00"
     assert 100.0 <= prov["wall_time_s"] < 1000.0
     assert prov["render_commit"] == git_commit() != "0" * 40
+
+
+def test_reg_without_a_chat_score_is_a_note_in_words(tmp_path):
+    """A smoke judge that never parses leaves the chat benchmarks unscored, hence no C.Avg: Table 4's Reg.
+    after math is left out with a note a user can read (it once said ``(KeyError('C.Avg'))``)."""
+    spec = load_spec("table4")
+    for key in {k for row in spec.rows for k in [row.result, *(row.reg_after or {}).values()] if k}:
+        bench = {c: {"mean": 20.0} for c in m.BENCHMARK_COLUMNS if c not in m.DOMAIN_BENCHMARKS["chat"]}
+        (tmp_path / key).mkdir(parents=True, exist_ok=True)
+        (tmp_path / key / "summary.json").write_text(json.dumps(bench))
+    missing: list[str] = []
+    ours, _ = build_table(spec, tmp_path, missing)
+    assert ours.loc["After Chat", m.REG] == 0.0  # only IF came before chat: IF Avg is there
+    assert pd.isna(ours.loc["After Math", m.REG])
+    reg = [note for note in missing if "Reg." in note]
+    assert reg == [
+        "table table4, row 'After Math': Reg. not computable: needs ['C.Avg']: the checkpoint has "
+        "no C.Avg; the checkpoint after the chat stage has no C.Avg"
+    ]
+    assert not any("Error(" in note for note in missing)
+    with pytest.raises(m.Undefined, match=r"has no C\.Avg"):
+        build_table(spec, tmp_path)
