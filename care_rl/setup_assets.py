@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from care_rl.config import load_profile
+from care_rl.logs import setup_logging
 from care_rl.models import convert_gguf
 from eval.verifiers.nltk_punkt import install_punkt_tab
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("profiles", nargs="+", type=Path, help="profile YAMLs whose GGUF models to convert")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(logging.INFO, "%(message)s")
     seen = set()
     for path in sorted(args.profiles):
         profile = load_profile(path, check_device=False)

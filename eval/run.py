@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from care_rl.config import ConfigError, Profile, cache_dir
+from care_rl.logs import setup_logging
 from eval.benchmarks import select
 from eval.checkpoint_eval import evaluate_suite, format_table
 from eval.judge_endpoints import check_judge_endpoints, judge_failure_report
@@ -140,7 +141,7 @@ def evaluate(profile: Profile, args: argparse.Namespace) -> dict[str, dict[str, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging(logging.WARNING, "%(message)s")
     log.setLevel(logging.INFO)  # this command's own notes; libraries speak only when something is wrong
     try:
         profile = load_named_profile(args.profile)

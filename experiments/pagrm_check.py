@@ -15,6 +15,7 @@ from pathlib import Path
 
 from care_rl.atomic import write_text_atomic
 from care_rl.config import cache_dir
+from care_rl.logs import setup_logging
 from care_rl.pagrm.training.judge_check import check
 from experiments.paths import load_named_profile
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, default=None, help="default: <cache>/pagrm/<profile>/judge_check.json"
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO)
     profile = load_named_profile(args.profile)
     adapter = None if args.no_adapter else (args.adapter or judge_adapter(profile.judge))
     backend = build_backend(profile.judge, tokenizer_spec=profile.tokenizer, adapter_path=adapter)

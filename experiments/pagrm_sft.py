@@ -12,6 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from care_rl.logs import setup_logging
 from care_rl.pagrm.trace import read_traces
 from care_rl.pagrm.training.sft import default_out, load_sft_config, train
 from experiments.paths import PAGRM_SFT_YAML, load_named_profile
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", type=Path, default=PAGRM_SFT_YAML)
     ap.add_argument("--out", type=Path, default=None, help="default: <cache>/pagrm/<profile>")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO)
     profile = load_named_profile(args.profile)
     config = load_sft_config(args.config).for_profile(profile.name)
     out = args.out or default_out(profile)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from care_rl.config import ConfigError, Profile
+from care_rl.logs import setup_logging
 from experiments.paths import load_named_profile
 from experiments.plan import ALIASES, SPECIAL, TABLES, Planner
 from experiments.provenance import RunStamp, check_clean
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "records the diff's hash)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING)
     try:
         profile = load_named_profile(args.profile)
         settings = load_runner_config().for_profile(profile.name)

@@ -11,6 +11,7 @@ import logging
 import sys
 
 from care_rl.config import ConfigError
+from care_rl.logs import setup_logging
 from care_rl.training import distributed
 from care_rl.training.cascade import run_cascade
 from care_rl.training.cascade_plan import check_order, load_method, method_stages, plan
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--plan", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING)
     try:
         profile = load_named_profile(args.profile)
         method = load_method(method_path(args.method))

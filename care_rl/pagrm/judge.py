@@ -88,16 +88,27 @@ class PAGRMJudge:
         self.trace_path = Path(trace_path) if trace_path is not None else None
         self.metrics: Counter[str] = Counter()
 
-    def _fail(self, stage: str, err: JudgeOutputError, text: str | None, prompt: str) -> None:
+    def _fail(self, stage: str, err: JudgeOutputError, text: str | None, prompt: str) -> str:
+        """Count one failed judgment and log it in full at DEBUG; returns the line for the call's summary."""
         self.metrics[f"{stage}_failed_{err.kind}"] += 1
+        detail = f"{err} | prompt: {prompt!r:.80} | judge output: {text!r:.{_LOG_CHARS}}"
+        log.debug("PA-GRM %s (%s) failed: %s", stage, self.variant, detail)
+        return detail
+
+    def _warn(self, stage: str, failures: list[tuple[str, str]], total: int) -> None:
+        """One warning per judge call that lost judgments (a step's batch, not each row): how many, of
+        which kinds, and the first one in full."""
+        if not failures:
+            return
+        kinds = Counter(kind for kind, _ in failures)
         log.warning(
-            "PA-GRM %s (%s) failed: %s | prompt: %.80r | judge output: %.*r",
+            "PA-GRM %s (%s): %d of %d judgments failed (%s); first: %s",
             stage,
             self.variant,
-            err,
-            prompt,
-            _LOG_CHARS,
-            text,
+            len(failures),
+            total,
+            ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
+            failures[0][1],
         )
 
     def protocols(self, prompts: list[str]) -> dict[str, Protocol | None]:
@@ -121,15 +132,17 @@ class PAGRMJudge:
             texts = self.backend.complete(convs, self.protocol_max_new_tokens)
         self.metrics["protocol_calls"] += len(todo)
         expected = None if self.variant == "pagrm" else self.variant
+        failures = []
         for prompt, text in zip(todo, texts, strict=True):
             try:
                 proto = parse_protocol(text, expected=expected)
             except JudgeOutputError as e:
-                self._fail("protocol", e, text, prompt)
+                failures.append((e.kind, self._fail("protocol", e, text, prompt)))
                 continue
             self.metrics[f"protocol_{proto.protocol}"] += 1
             self.cache.put(keys[prompt], proto)
             found[prompt] = proto
+        self._warn("protocol", failures, len(todo))
         return found
 
     def _protocol_prefill(self) -> str:
@@ -168,16 +181,18 @@ class PAGRMJudge:
         texts = self.backend.complete(convs, self.score_max_new_tokens) if convs else []
         self.metrics["score_calls"] += len(convs)
         out: list[Score | None] = [None] * len(prompts)
+        failures = []
         for i, text in zip(rows, texts, strict=True):
             try:
                 parsed = parse_score(text)
             except JudgeOutputError as e:
-                self._fail("score", e, text, prompts[i])
+                failures.append((e.kind, self._fail("score", e, text, prompts[i])))
                 continue
             proto = protos.get(prompts[i])
             if proto is not None and not judgments_cover(proto, parsed.judgments):
                 self.metrics["judgments_incomplete"] += 1
             out[i] = parsed
+        self._warn("score", failures, len(rows))
         if self._rates:
             self._rate_after_traces(convs, rows, texts, out)
         for i in rows:
@@ -219,11 +234,12 @@ class PAGRMJudge:
         ratings = self.backend.rate(convs, DIRECT_ANSWER_PREFIX, SCORE_SCALE)
         self.metrics["score_calls"] += len(convs)
         out: list[Score | None] = []
+        failures = []
         for prompt, response, rating in zip(prompts, responses, ratings, strict=True):
             kind = _rating_failure(rating)
             if kind is not None:
                 self.metrics[f"score_failed_{kind}"] += 1
-                log.warning("direct rating failed (%s) | prompt: %.80r", kind, prompt)
+                failures.append((kind, f"{kind} | prompt: {prompt!r:.80}"))
                 out.append(None)
                 continue
             score = Score(raw=rating.expected, reasoning=f"expected rating, scale mass {rating.mass:.3g}")
@@ -231,6 +247,7 @@ class PAGRMJudge:
             out.append(score)
             if self.trace_path is not None:
                 append_trace(self.trace_path, self._trace(prompt, response, None, score))
+        self._warn("direct rating", failures, len(convs))
         return out
 
     def _trace(self, prompt: str, response: str, proto: Protocol | None, score: Score) -> Trace:

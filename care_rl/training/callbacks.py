@@ -25,9 +25,13 @@ REWARD_COLUMNS = ("domain", "id", "answer", "ground_truth", "reference")
 
 
 class ProgressPrinter(TrainerCallback):
-    """One line per logged step: stage, step/total, reward, refills (TRL's tqdm is off in stage runs).
+    """One line per logged step: stage, step/total, reward, loss, refills, loss-masked groups and DACSP's
+    opposing fraction. This line is a stage's console log; every metric of the step is in the stage's
+    logs.jsonl (the Trainer's dict printer is removed, see ``console_only_progress``).
 
     Printed by the main process only (every rank logs the same gathered values)."""
+
+    SHOWN = ("loss", "dynamic_sampling/refills", "dynamic_sampling/short_groups", "dacsp/opposing")
 
     def __init__(self, stage: str) -> None:
         self.stage = stage
@@ -40,18 +44,26 @@ class ProgressPrinter(TrainerCallback):
         logs: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        if not logs or "reward" not in logs or not state.is_world_process_zero:
+        if not logs or not ("reward" in logs or "loss" in logs) or not state.is_world_process_zero:
             return
-        extra = "".join(
-            f" {k.split('/')[-1]}={logs[k]:.3g}"
-            for k in ("dynamic_sampling/refills", "dacsp/opposing")
-            if k in logs
-        )
         # every reward of the step can be None (a judge that never parses): TRL then logs None
-        reward = "n/a" if logs["reward"] is None else f"{logs['reward']:.3f}"
-        print(
-            f"  [{self.stage}] step {state.global_step}/{state.max_steps} reward={reward}{extra}", flush=True
-        )
+        reward = "" if "reward" not in logs else " reward=" + _number(logs["reward"], ".3f")
+        extra = "".join(f" {k.split('/')[-1]}={_number(logs[k], '.3g')}" for k in self.SHOWN if k in logs)
+        print(f"  [{self.stage}] step {state.global_step}/{state.max_steps}{reward}{extra}", flush=True)
+
+
+def _number(value: Any, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def console_only_progress(trainer: Any) -> Any:
+    """Drop the Trainer's printer of raw metric dicts (on whenever tqdm is off, as in our stages): the
+    console keeps ``ProgressPrinter``'s line, and the dicts stay in ``state.log_history``, which the
+    stage writes to its logs.jsonl."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 class InterferenceMonitor(TrainerCallback):

@@ -77,7 +77,7 @@ def dapo_config(
         epsilon_high=dapo.epsilon_high,
         beta=dapo.beta_kl,
         mask_truncated_completions=dapo.mask_truncated_completions,
-        gradient_checkpointing=dapo.gradient_checkpointing,
+        activation_checkpointing=dapo.gradient_checkpointing,  # transformers 5's name for it
         scale_rewards="group",
         # geometry
         num_generations=stage.num_generations,
@@ -280,8 +280,8 @@ class DapoTrainer(GRPOTrainer):
         )
         metrics["dynamic_sampling/refills"].append(float(refills))
         metrics["dynamic_sampling/short_groups"].append(float(len(selection.filler)))
-        if selection.filler:
-            log.warning(
+        if selection.filler:  # also in the step's progress line (short_groups=) and logs.jsonl
+            log.info(
                 "dynamic sampling: %d of %d groups still degenerate after %d refills; they are loss-masked",
                 len(selection.filler),
                 target,

@@ -25,6 +25,7 @@ from transformers import PreTrainedModel
 from care_rl.atomic import write_text_atomic
 from care_rl.config import ConfigError, Profile
 from care_rl.judges.factory import judge_adapter
+from care_rl.training.callbacks import ProgressPrinter, console_only_progress
 from care_rl.training.dapo import prompts_dataset
 from care_rl.training.mopd import MopdTrainer, load_teacher, mopd_config, stage_scores
 from care_rl.training.stage import (
@@ -132,8 +133,9 @@ def run_distill_stage(
         args=mopd_config(profile, spec.stage_spec(profile), work),
         train_dataset=prompts_dataset(prompts),
         processing_class=tokenizer,
-        callbacks=list(services.callbacks),
+        callbacks=[ProgressPrinter(spec.name), *services.callbacks],
     )
+    console_only_progress(trainer)
     trainer.train()
     metrics = {"global_step": trainer.state.global_step, "parent": parent.key, "teachers": wanted}
     return finish_stage(

@@ -263,7 +263,7 @@ def run_stage(
     """Train one RL stage into ``out_dir`` (resuming a TRL checkpoint there if any) and return it."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    from care_rl.training.callbacks import ProgressPrinter
+    from care_rl.training.callbacks import ProgressPrinter, console_only_progress
 
     if spec.trainer == DISTILL:
         raise ConfigError(
@@ -305,6 +305,7 @@ def run_stage(
         max_refills=profile.dapo.dynamic_sampling_max_refills,
         dacsp=DacspSetup(bank, dacsp) if spec.dacsp else None,
     )
+    console_only_progress(trainer)
     before = _trainable(model)
     trainer.train(resume_from_checkpoint=get_last_checkpoint(str(work)))
     if trainer.dacsp_handle is not None:

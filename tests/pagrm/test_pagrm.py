@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from hypothesis import given
@@ -50,7 +51,9 @@ def test_one_protocol_call_per_prompt_and_shared_schema(tmp_path):
 def test_every_failure_mode_is_none_counted_and_logged(caplog):
     reward = make_chat_reward("pagrm", backend())
     texts = ["a good poem", *FAILURES, "TIMEOUT"]
-    out = reward(completions=[_completion(t) for t in texts], prompts=[POEM] * len(texts))
+    judge_log = "care_rl.pagrm.judge"
+    with caplog.at_level(logging.DEBUG, logger=judge_log):
+        out = reward(completions=[_completion(t) for t in texts], prompts=[POEM] * len(texts))
     assert out[0] == pytest.approx(3 / 9)
     assert out[1:] == [None] * (len(texts) - 1)
     m = reward.metrics
@@ -58,7 +61,13 @@ def test_every_failure_mode_is_none_counted_and_logged(caplog):
     assert m["score_failed_missing_score"] == 1 and m["score_failed_out_of_range_score"] == 1
     assert m["score_failed_schema_invalid"] == 1 and m["score_failed_judge_failed"] == 1
     assert m["scored"] == 1
-    assert '"score": 11' in caplog.text and "out_of_range_score" in caplog.text
+    assert '"score": 11' in caplog.text and "out_of_range_score" in caplog.text  # each one at DEBUG
+    # the console gets one line for the whole call: how many failed, of which kinds
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == judge_log
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("PA-GRM score (pagrm): 6 of 7 judgments failed (empty 1, judge_failed 1,")
 
 
 def test_protocol_failure_skips_the_group_without_caching_it():

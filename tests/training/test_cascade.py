@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import warnings
 from collections import Counter
 
 import pytest
 from transformers import TrainerCallback
 
 from care_rl.config import ConfigError
+from care_rl.logs import quiet_known_messages
 from care_rl.training.cascade import plan, run_cascade, stage_key
 from care_rl.training.cascade_plan import load_method, method_stages
 from care_rl.training.stage import StageRun, StageServices, load_done
@@ -49,8 +53,12 @@ def first_cascade(tmp_path_factory, train_profile):
         for r in (IF, MATH_DACSP)
     ]
     trained = Counter()
-    results = run_cascade(train_profile, monitored, services(trained), root, verbose=False)
-    return root, results, trained
+    console = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(console):
+        warnings.simplefilter("always")
+        quiet_known_messages()  # what every entry point installs (care_rl.logs.setup_logging)
+        results = run_cascade(train_profile, monitored, services(trained), root, verbose=False)
+    return root, results, trained, (console.getvalue(), caught)
 
 
 def _logs(result):
@@ -58,7 +66,7 @@ def _logs(result):
 
 
 def test_dacsp_is_active_exactly_from_stage_two(first_cascade):
-    _, (s1, s2), trained = first_cascade
+    _, (s1, s2), trained, _ = first_cascade
     assert trained == Counter({"if": 1, "math": 1})
     assert not s1.metrics["dacsp_active"] and not (s1.dir / "dacsp.jsonl").exists()
     assert not any("dacsp/aligned" in row for row in _logs(s1))
@@ -76,8 +84,25 @@ def test_dacsp_is_active_exactly_from_stage_two(first_cascade):
     assert s1.metrics["directions_added_by_space"]["layer"] > 0
 
 
+def test_console_is_progress_lines_without_metric_dicts_or_library_warnings(first_cascade):
+    """A stage prints one progress line per step; the step's metrics live in logs.jsonl, not on the
+    console (the Trainer's dict printer is removed), and no known-harmless library warning shows."""
+    _, (s1, _), _, (console, caught) = first_cascade
+    lines = console.splitlines()
+    assert [ln.split(" loss=")[0].split(" reward=")[0] for ln in lines] == [
+        "  [if] step 1/2",
+        "  [if] step 2/2",
+        "  [math+dacsp] step 1/2",
+        "  [math+dacsp] step 2/2",
+    ]
+    assert all(" loss=" in ln for ln in lines) and "opposing=" in lines[-1]
+    assert not any("{" in ln for ln in lines)
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+    assert any("loss" in row and "grad_norm" in row for row in _logs(s1))  # the metrics are kept
+
+
 def test_stage_artefacts_and_monitor_rows(first_cascade):
-    _, (s1, s2), _ = first_cascade
+    _, (s1, s2), _, _ = first_cascade
     for s in (s1, s2):
         assert (s.adapter_dir / "adapter_model.safetensors").is_file() and s.bank_path.is_file()
         assert (s.dir / "config.yaml").is_file() and not (s.dir / "work").exists()
@@ -87,7 +112,7 @@ def test_stage_artefacts_and_monitor_rows(first_cascade):
 
 
 def test_shared_prefix_is_not_retrained(first_cascade, train_profile):
-    root, (s1, _), _ = first_cascade
+    root, (s1, _), _, _ = first_cascade
     trained = Counter()
     results = run_cascade(train_profile, [IF, CHAT], services(trained), root, verbose=False)
     assert trained == Counter({"chat": 1})  # the IF stage came from the cache
@@ -107,7 +132,7 @@ def test_crash_then_resume_reuses_stage_one(first_cascade, train_profile):
 
 
 def test_corrupt_stage_is_recomputed(first_cascade, train_profile):
-    root, (s1, _), _ = first_cascade
+    root, (s1, _), _, _ = first_cascade
     bank = s1.bank_path.read_bytes()
     s1.bank_path.write_bytes(bank[:-1] + bytes([bank[-1] ^ 1]))
     assert load_done(s1.dir) is None

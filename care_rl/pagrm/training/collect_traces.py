@@ -28,6 +28,7 @@ from typing import Literal
 
 from care_rl.data.records import PreferencePair
 from care_rl.judges.base import JudgeBackend
+from care_rl.logs import setup_logging
 from care_rl.pagrm.judge import PAGRMJudge
 from care_rl.pagrm.trace import Trace, append_trace
 from care_rl.pagrm.training.synthetic_teacher import teacher_trace
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-concurrency", type=int, default=8)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO)
     backend = None
     if args.teacher == "endpoint":
         if not (args.base_url and args.model):
