@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from care_rl.atomic import write_bytes_atomic
 from care_rl.config import ConfigError, cache_dir
 from experiments import metrics as m
-from experiments.paths import FIGURES_DIR, load_named_profile
+from experiments.paths import FIGURES_DIR, load_named_profile, method_path
 from experiments.provenance import RunStamp, write_provenance
 
 DOMAIN_LABELS = {"math": "Math", "chat": "Chat", "if": "IF"}
@@ -98,42 +98,76 @@ def save_figure(
     return [*paths, prov]
 
 
-def stagewise_figure(table: pd.DataFrame) -> Figure:
-    """Each domain average (line) across checkpoints (x), from a Table 4-shaped frame."""
-    cols = [c for c in m.DOMAIN_AVG.values() if c in table.columns]
+def _domain_columns(table: pd.DataFrame, order: Sequence[str]) -> list[str]:
+    """The table's domain-average columns in training order (``order``: domains, first trained first)."""
+    unknown = [d for d in order if d not in m.DOMAIN_AVG]
+    if unknown:
+        raise ValueError(f"unknown domain(s) {unknown} in the training order {list(order)}")
+    return [m.DOMAIN_AVG[d] for d in order if m.DOMAIN_AVG[d] in table.columns]
+
+
+def _spread(stds: pd.DataFrame | None, rows: Any, col: str) -> Any:
+    """The avg@k std of ``col`` for ``rows`` (error bars), 0 where unknown; None without a std frame."""
+    if stds is None or col not in stds.columns:
+        return None
+    return stds.loc[rows, col].fillna(0.0).to_numpy()
+
+
+def _note_left_out(fig: Figure, left_out: Sequence[str]) -> None:
+    """Say which series the figure does not draw because no checkpoint has a number for them."""
+    if left_out:
+        fig.text(0.01, 0.005, f"no data, not drawn: {', '.join(left_out)}", fontsize=7, color="0.35")
+
+
+def stagewise_figure(table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequence[str]) -> Figure:
+    """Each domain average (line, legend in training order ``order``) across checkpoints (x), from a
+    Table 4-shaped frame, with the avg@k std of each point as an error bar. A domain no checkpoint has
+    a number for is not drawn, and the figure says so (a legend entry without a line reads as zero)."""
+    cols = _domain_columns(table, order)
     if not cols:
         raise ValueError(f"stage-wise frame has no domain-average columns ({list(table.columns)})")
+    drawn = [c for c in cols if table[c].notna().any()]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    x = range(len(table.index))
-    for col in cols:
-        ax.plot(x, table[col], marker="o", label=col)
-    ax.set_xticks(list(x), [str(i) for i in table.index], rotation=20)
-    ax.set_ylabel("score (%)")
+    x = list(range(len(table.index)))
+    for col in drawn:
+        yerr = _spread(stds, table.index, col)
+        ax.errorbar(x, table[col], yerr=yerr, marker="o", capsize=3, label=col)
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=20)
+    ax.set_ylabel("score (%), bars: avg@k std" if stds is not None else "score (%)")
     ax.set_title("Domain averages across cascade stages")
-    ax.legend(frameon=False)
+    if drawn:
+        ax.legend(frameon=False)
+    _note_left_out(fig, [c for c in cols if c not in drawn])
     ax.grid(alpha=0.3)
     return fig
 
 
 def reward_curves_figure(
     rows: Sequence[dict],
-    domains: Sequence[str] = tuple(DOMAIN_LABELS),
+    domains: Sequence[str] | None = None,
     key: str = "rewards/{domain}/mean",
     step_key: str = "step",
 ) -> Figure:
-    """Mean reward per domain over training steps; ``key`` is a template with ``{domain}``."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    plotted = 0
-    for domain in domains:
+    """Mean reward per domain over training steps; ``key`` is a template with ``{domain}``.
+
+    ``domains`` default: every domain of ``DOMAIN_LABELS`` with data, in the order the log first has
+    each (a cascade's training order). Points carry markers: a stage of one logged step is one point,
+    which a bare line would not show."""
+    series = {}
+    for domain in domains if domains is not None else DOMAIN_LABELS:
         k = key.format(domain=domain)
         points = [(r[step_key], r[k]) for r in rows if k in r and step_key in r and r[k] is not None]
         if points:
-            steps, values = zip(*sorted(points), strict=True)
-            ax.plot(steps, values, label=DOMAIN_LABELS.get(domain, domain))
-            plotted += 1
-    if not plotted:
-        wanted = [key.format(domain=d) for d in domains]
+            series[domain] = sorted(points)
+    if not series:
+        wanted = [key.format(domain=d) for d in (domains if domains is not None else DOMAIN_LABELS)]
         raise ValueError(f"no log row has {step_key!r} and any of {wanted}")
+    if domains is None:
+        series = dict(sorted(series.items(), key=lambda item: item[1][0][0]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for domain, points in series.items():
+        steps, values = zip(*points, strict=True)
+        ax.plot(steps, values, marker="o", markersize=3, label=DOMAIN_LABELS.get(domain, domain))
     ax.set_xlabel("training step")
     ax.set_ylabel("mean reward")
     ax.set_title("Per-domain reward during training")
@@ -238,29 +272,40 @@ def dacsp_energy_figure(energy: pd.DataFrame) -> Figure:
     return fig
 
 
-def surgery_figure(table: pd.DataFrame, base: str = "Base") -> Figure:
-    """Grouped bars: per domain (group), each edited checkpoint's change of its target-domain average
-    vs. the base row (bar). Changes, not levels: the domains sit at very different levels (cpu: M.Avg 4,
-    C.Avg 38), which would hide every edit's effect, and a change reads the same whether the full
-    update gained or lost. The legend names each row's Ret. Gain where it is defined."""
-    cols = [c for c in m.DOMAIN_AVG.values() if c in table.columns]
+def surgery_figure(
+    table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequence[str], base: str = "Base"
+) -> Figure:
+    """Grouped bars: per domain (group, in training order ``order``), each edited checkpoint's change of
+    its target-domain average vs. the base row (bar). Changes, not levels: the domains sit at very
+    different levels (cpu: M.Avg 4, C.Avg 38), which would hide every edit's effect, and a change reads
+    the same whether the full update gained or lost. Error bars: the avg@k std of the change, with the
+    edited and the base checkpoint's sample sets independent (sqrt of the sum of the two variances).
+    The legend names each row's Ret. Gain where it is defined."""
+    cols = _domain_columns(table, order)
     if not cols:
         raise ValueError(f"surgery frame has no domain-average columns ({list(table.columns)})")
     if base not in table.index:
         raise ValueError(f"surgery frame has no base row {base!r} (rows: {list(table.index)})")
     edited = table.drop(index=base)
+    drawn = [label for label, row in edited.iterrows() if (row[cols] - table.loc[base, cols]).notna().any()]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    width = 0.8 / len(edited.index)
-    for i, (label, row) in enumerate(edited.iterrows()):
+    width = 0.8 / max(len(drawn), 1)
+    for i, label in enumerate(drawn):
+        row = edited.loc[label]
         gain = row.get(m.RET_GAIN, math.nan)
         name = f"{label} (Ret. Gain {gain:.1f}%)" if not math.isnan(gain) else str(label)
         change = row[cols] - table.loc[base, cols]
-        ax.bar([j + i * width for j in range(len(cols))], change, width, label=name)
+        yerr = None
+        if stds is not None:
+            yerr = ((stds.loc[label, cols] ** 2 + stds.loc[base, cols] ** 2) ** 0.5).fillna(0.0).to_numpy()
+        ax.bar([j + i * width for j in range(len(cols))], change, width, yerr=yerr, capsize=2, label=name)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols)
     ax.set_ylabel(f"change vs. {base} (points)")
     ax.set_title("Checkpoint surgery: target-domain change of each edit")
-    ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    if drawn:
+        ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    _note_left_out(fig, [str(label) for label in edited.index if label not in drawn])
     return fig
 
 
@@ -277,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         "--log", type=Path, help="trainer log JSONL (rewards) or DACSP telemetry JSONL (dacsp)"
     )
     parser.add_argument("--key", default="rewards/{domain}/mean", help="reward key template (rewards)")
+    parser.add_argument(
+        "--method",
+        default="care-rl",
+        help="method whose domain order the legends follow (stagewise, surgery)",
+    )
     parser.add_argument("--out", type=Path, default=FIGURES_DIR)
     args = parser.parse_args(argv)
     start = time.monotonic()
@@ -285,10 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         results = args.results or cache_dir() / "results" / profile.name
         if args.figure in ("rewards", "dacsp") and args.log is None:
             raise ConfigError(f"figure {args.figure!r} needs --log")
-        if args.figure == "stagewise":
-            fig = stagewise_figure(build_table(load_spec("table4"), results)[0])
-        elif args.figure == "surgery":
-            fig = surgery_figure(build_table(load_spec("table14"), results)[0])
+        if args.figure in ("stagewise", "surgery"):
+            from care_rl.training.cascade_plan import load_method
+
+            order = load_method(method_path(args.method)).order
+            table = "table4" if args.figure == "stagewise" else "table14"
+            draw = stagewise_figure if args.figure == "stagewise" else surgery_figure
+            fig = draw(*build_table(load_spec(table), results), order=order)
         elif args.figure == "rewards":
             fig = reward_curves_figure(read_jsonl(args.log), key=args.key)
         else:

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from care_rl.training.cascade_plan import load_method
 from experiments import figures as fg
 from experiments import metrics as m
 from experiments.bootstrap import REFERENCE, baselines, bootstrap_table, table2_labels
 from experiments.order_sweep import order_sweep_table
+from experiments.paths import method_path
 from experiments.plan import FIGURE_TABLES, REWARD_CURVE_METHOD, Job, Plan, Planner, table_keys
 from experiments.produce import Producer
 from experiments.provenance import RunStamp, compute_record
@@ -75,9 +77,10 @@ class Renderer:
     def table_figure(self, table: str) -> list[Path]:
         """The figure drawn from one table's numbers (``FIGURE_TABLES``)."""
         name = FIGURE_TABLES[table]
-        frame = build_table(load_spec(table), self.dirs.results, self.missing)[0]
+        frame, stds = build_table(load_spec(table), self.dirs.results, self.missing)
+        order = load_method(method_path(REWARD_CURVE_METHOD)).order  # legends list domains as trained
         return fg.save_figure(
-            FIGURES[name](frame),
+            FIGURES[name](frame, stds, order),
             name,
             self.dirs.figures,
             **self._figure_meta(),

@@ -1,12 +1,15 @@
-"""Every figure is written as a non-empty PDF and PNG with provenance; bad logs are named."""
+"""Every figure is written as a non-empty PDF and PNG with provenance; bad logs are named; drawn from the
+fixture results and stage logs, every series a figure names has data, in training order, with its spread."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
 
 from experiments.figures import (
     dacsp_energy_figure,
@@ -18,9 +21,31 @@ from experiments.figures import (
     surgery_figure,
     telemetry_rows,
 )
-from experiments.tables import load_paper
+from experiments.stage_logs import reward_rows
+from experiments.tables import build_table, load_paper, load_spec
 
 PROV = {"profile": "smoke", "model": "smoke-llama", "date": "2025-01-02"}
+FIXTURES = Path(__file__).parent / "fixtures"
+ORDER = ("if", "chat", "math")  # the order the NVV and CARE-RL cascades train in
+
+
+def series(fig) -> dict[str, list[float]]:
+    """Every series a legend of ``fig`` names, with its finite values (line points or bar heights)."""
+    out = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if isinstance(handle, ErrorbarContainer):
+                ys = handle.lines[0].get_ydata()
+            elif isinstance(handle, BarContainer):
+                ys = [p.get_height() for p in handle.patches]
+            else:
+                ys = handle.get_ydata()
+            out[label] = [float(y) for y in ys if np.isfinite(y)]
+    return out
+
+
+def notes(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts]
 
 
 def saved(fig, name: str, out: Path) -> list[Path]:
@@ -32,9 +57,9 @@ def saved(fig, name: str, out: Path) -> list[Path]:
 
 
 def test_stagewise_and_surgery_from_paper_tables(tmp_path):
-    saved(stagewise_figure(load_paper("table4").set_index("method")), "stagewise", tmp_path)
+    saved(stagewise_figure(load_paper("table4").set_index("method"), None, ORDER), "stagewise", tmp_path)
     table14 = load_paper("table14").set_index("method")
-    fig = surgery_figure(table14)
+    fig = surgery_figure(table14, None, ("math", "chat", "if"))
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
     assert labels[0] == "Full update (Ret. Gain 100.0%)" and labels[1] == "Top only (Ret. Gain 91.0%)"
@@ -43,7 +68,7 @@ def test_stagewise_and_surgery_from_paper_tables(tmp_path):
     assert len(heights) == 5 * 3 and heights[3] == pytest.approx(59.6 - 53.5)
     saved(fig, "surgery", tmp_path)
     with pytest.raises(ValueError, match="no base row 'Base'"):
-        surgery_figure(table14.drop(index="Base"))
+        surgery_figure(table14.drop(index="Base"), None, ORDER)
 
 
 def test_reward_curves_with_configurable_key(tmp_path):
@@ -119,4 +144,59 @@ def test_telemetry_rows_flatten_both_spaces_and_read_the_earlier_format():
 
 def test_empty_frames_are_refused():
     with pytest.raises(ValueError, match="no domain-average columns"):
-        stagewise_figure(pd.DataFrame({"x": [1.0]}))
+        stagewise_figure(pd.DataFrame({"x": [1.0]}), None, ORDER)
+
+
+def test_stagewise_from_fixture_results_draws_every_domain_with_its_spread(tmp_path):
+    frame, stds = build_table(load_spec("table4"), FIXTURES / "results")
+    fig = stagewise_figure(frame, stds, ORDER)
+    drawn = series(fig)
+    assert list(drawn) == ["IF Avg", "C.Avg", "M.Avg"]  # as trained, not as the table's columns
+    assert all(len(values) == len(frame.index) for values in drawn.values())
+    bars = {c.get_label(): c for c in fig.axes[0].containers}
+    low, high = (seg[:, 1] for seg in np.array(bars["M.Avg"].lines[2][0].get_segments()).transpose(1, 0, 2))
+    # +- one avg@4 std; 0 where a fixture summary has no per-sample-set means
+    assert high - low == pytest.approx(2 * stds["M.Avg"].fillna(0.0).to_numpy())
+    assert notes(fig) == []
+    saved(fig, "stagewise", tmp_path)
+
+
+def test_stagewise_leaves_out_a_domain_without_numbers_and_says_so():
+    """Smoke's random judge scores no chat benchmark: C.Avg must not be a legend entry without a line."""
+    frame, stds = build_table(load_spec("table4"), FIXTURES / "results")
+    frame["C.Avg"] = float("nan")
+    fig = stagewise_figure(frame, stds, ORDER)
+    assert list(series(fig)) == ["IF Avg", "M.Avg"]
+    assert notes(fig) == ["no data, not drawn: C.Avg"]
+
+
+def test_surgery_from_fixture_results_draws_every_edit_with_its_spread(tmp_path):
+    """Table 14's checkpoints, each linked to a fixture summary (the fixtures hold no surgery runs)."""
+    spec = load_spec("table14")
+    sources = sorted((FIXTURES / "results").rglob("summary.json"))
+    keys = sorted({k for row in spec.rows for k in [row.result, *(row.domain_results or {}).values()] if k})
+    for i, key in enumerate(keys):
+        (tmp_path / key).mkdir(parents=True)
+        (tmp_path / key / "summary.json").write_text(sources[i % len(sources)].read_text())
+    missing: list[str] = []
+    frame, stds = build_table(spec, tmp_path, missing)
+    fig = surgery_figure(frame, stds, ORDER)
+    drawn = series(fig)
+    assert [name.split(" (")[0] for name in drawn] == [r.label for r in spec.rows if r.label != "Base"]
+    assert all(len(values) == 3 for values in drawn.values())
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["IF Avg", "C.Avg", "M.Avg"]
+    bars = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    assert len(bars) == len(drawn) and all(c.errorbar is not None for c in bars)
+    saved(fig, "surgery", tmp_path)
+
+
+def test_rewards_from_fixture_stage_logs_in_training_order_with_visible_points(tmp_path):
+    """A cascade's reward curves: the legend follows the training order (IF, Chat, Math), and a stage
+    that logged one reward (one point) is drawn with a marker, not as an invisible zero-length line."""
+    stages = sorted((FIXTURES / "stages").iterdir())
+    fig = reward_curves_figure(reward_rows(stages), key="rewards_by_domain/{domain}/mean")
+    drawn = series(fig)
+    assert drawn == {"IF": [0.31, 0.35], "Chat": [0.52], "Math": [0.0, 0.125]}
+    assert all(line.get_marker() not in (None, "None", "") for line in fig.axes[0].lines)
+    assert [line.get_xdata().tolist() for line in fig.axes[0].lines] == [[1, 3], [5], [7, 9]]
+    saved(fig, "rewards", tmp_path)
