@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,16 @@ LONG = (
     "a farmer has seventeen sheep and all but nine of them run away through a gap in the fence "
     "so how many sheep does the farmer have left at the end of the day"
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_normalize_deletes_exactly_the_unicode_punctuation(text):
+    """The lazily filled translate table agrees with a per-character category check on any text."""
+    reference = "".join(
+        c for c in unicodedata.normalize("NFKC", text).lower() if not unicodedata.category(c).startswith("P")
+    )
+    assert normalize(text) == " ".join(reference.split())
 
 
 def test_normalised_duplicates_are_flagged():

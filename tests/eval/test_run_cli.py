@@ -16,19 +16,20 @@ from eval.benchmarks import BENCHMARKS
 from eval.run import main
 
 
-def test_eval_run_smoke_end_to_end(tmp_path, capsys):
+def test_eval_run_smoke_end_to_end(smoke_profile, tmp_path, capsys):
+    k = smoke_profile.eval.samples_per_prompt
     assert main(["--profile", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     out_dir = tmp_path / "smoke-base"
     on_disk = json.loads((out_dir / "summary.json").read_text())
     assert set(on_disk) == set(BENCHMARKS)
     for name, row in on_disk.items():
-        assert row["n"] >= 1 and row["k"] == 4 and row["n_lost_to_decontam"] >= 0
+        assert row["n"] >= 1 and row["k"] == k and row["n_lost_to_decontam"] >= 0
         records = [json.loads(line) for line in (out_dir / row["results_file"]).read_text().splitlines()]
-        assert len(records) == row["n"] and all(len(r["samples"]) == 4 for r in records)
+        assert len(records) == row["n"] and all(len(r["samples"]) == k for r in records)
         if BENCHMARKS[name].template is None:
             assert row["n_missing"] == 0 and 0.0 <= row["mean"] <= 100.0
         else:  # a random judge cannot produce a parseable score: every sample missing, none scored 0
-            assert row["n_missing"] == 4 * row["n"] and row["mean"] is None
+            assert row["n_missing"] == k * row["n"] and row["mean"] is None
             judge_outputs = records[0]["samples"][0]["detail"]["judges"]
             assert judge_outputs and judge_outputs[0]["status"] in {"failed", "unparseable"}
     table = capsys.readouterr().out
