@@ -38,6 +38,11 @@ setup:
 	$(PY) -m pip install --no-deps -e .
 	$(PY) -m care_rl.setup_assets experiments/profiles/*.yaml
 
+# Tests run tiny models: one torch thread is as fast, and never oversubscribes the cores when anything
+# else runs (two spinning threads per process multiplied the suite's CPU time under load).
+test test-fast: export OMP_NUM_THREADS ?= 1
+test test-fast: export MKL_NUM_THREADS ?= 1
+
 ## test: the whole CPU test suite (smoke profile)
 test:
 	$(PY) -m pytest tests
