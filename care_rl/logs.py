@@ -10,6 +10,7 @@ from the same library still shows.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ class KnownLogRecord:
     """A library logger's message that is known to be redundant here."""
 
     logger: str
-    message: str  # start of the message
+    message: str  # start of the message (after the "[RANK n] " that accelerate's logger adapter adds)
     why: str
 
 
@@ -64,9 +65,10 @@ class _DropKnown(logging.Filter):
     def __init__(self, prefix: str) -> None:
         super().__init__()
         self.prefix = prefix
+        self._pattern = re.compile(r"(\[RANK \d+\] )?" + re.escape(prefix))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefix)
+        return not self._pattern.match(str(record.msg))
 
 
 def quiet_known_messages() -> None:

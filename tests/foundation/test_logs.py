@@ -32,6 +32,8 @@ def test_trl_reward_dump_is_dropped_and_its_other_warnings_kept(caplog):
     quiet_known_messages()
     trl = logging.getLogger("trl.trainer.grpo_trainer")
     with caplog.at_level(logging.WARNING):
+        # TRL logs through accelerate's adapter, which prefixes the process rank
+        trl.warning("[RANK 0] All reward functions returned None for the following kwargs:\n{'prompt': 'p'}")
         trl.warning("All reward functions returned None for the following kwargs:\n{'prompt': 'p'}")
         trl.warning("The model's generation config has no pad token")
     assert [r.getMessage() for r in caplog.records] == ["The model's generation config has no pad token"]
