@@ -152,16 +152,19 @@ def reward_curves_figure(
 
     ``domains`` default: every domain of ``DOMAIN_LABELS`` with data, in the order the log first has
     each (a cascade's training order). Points carry markers: a stage of one logged step is one point,
-    which a bare line would not show."""
-    series = {}
+    which a bare line would not show. A domain the log names but never scores (every reward None or
+    NaN, e.g. a judge that never parses) is not drawn, and the figure says so."""
+    named, series = [], {}
     for domain in domains if domains is not None else DOMAIN_LABELS:
         k = key.format(domain=domain)
-        points = [(r[step_key], r[k]) for r in rows if k in r and step_key in r and r[k] is not None]
+        if any(k in r for r in rows):
+            named.append(domain)
+        points = [(r[step_key], r[k]) for r in rows if step_key in r and _finite(r.get(k))]
         if points:
             series[domain] = sorted(points)
     if not series:
         wanted = [key.format(domain=d) for d in (domains if domains is not None else DOMAIN_LABELS)]
-        raise ValueError(f"no log row has {step_key!r} and any of {wanted}")
+        raise ValueError(f"no log row has {step_key!r} and a number for any of {wanted}")
     if domains is None:
         series = dict(sorted(series.items(), key=lambda item: item[1][0][0]))
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -173,7 +176,12 @@ def reward_curves_figure(
     ax.set_title("Per-domain reward during training")
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
+    _note_left_out(fig, [DOMAIN_LABELS.get(d, d) for d in named if d not in series])
     return fig
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def telemetry_rows(records: Sequence[dict], offset: int = 0) -> tuple[list[dict], int]:
@@ -287,7 +295,8 @@ def surgery_figure(
     if base not in table.index:
         raise ValueError(f"surgery frame has no base row {base!r} (rows: {list(table.index)})")
     edited = table.drop(index=base)
-    drawn = [label for label, row in edited.iterrows() if (row[cols] - table.loc[base, cols]).notna().any()]
+    changes = edited[cols] - table.loc[base, cols]
+    drawn = [label for label in edited.index if changes.loc[label].notna().any()]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     width = 0.8 / max(len(drawn), 1)
     for i, label in enumerate(drawn):
@@ -298,14 +307,21 @@ def surgery_figure(
         yerr = None
         if stds is not None:
             yerr = ((stds.loc[label, cols] ** 2 + stds.loc[base, cols] ** 2) ** 0.5).fillna(0.0).to_numpy()
-        ax.bar([j + i * width for j in range(len(cols))], change, width, yerr=yerr, capsize=2, label=name)
-    ax.axhline(0.0, color="black", linewidth=0.8)
+        # an edge in the bar's own colour keeps a zero change visible as a short bar-wide line
+        bars = ax.bar(
+            [j + i * width for j in range(len(cols))], change, width, yerr=yerr, capsize=2, label=name
+        )
+        for bar in bars:
+            bar.set_edgecolor(bar.get_facecolor())
+            bar.set_linewidth(1.5)
+    ax.axhline(0.0, color="black", linewidth=0.8, zorder=0.5)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols)
     ax.set_ylabel(f"change vs. {base} (points)")
     ax.set_title("Checkpoint surgery: target-domain change of each edit")
     if drawn:
         ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    _note_left_out(fig, [str(label) for label in edited.index if label not in drawn])
+    empty = [str(label) for label in edited.index if label not in drawn]
+    _note_left_out(fig, empty + [c for c in cols if changes[c].isna().all() and len(empty) < len(edited)])
     return fig
 
 

@@ -200,3 +200,32 @@ def test_rewards_from_fixture_stage_logs_in_training_order_with_visible_points(t
     assert all(line.get_marker() not in (None, "None", "") for line in fig.axes[0].lines)
     assert [line.get_xdata().tolist() for line in fig.axes[0].lines] == [[1, 3], [5], [7, 9]]
     saved(fig, "rewards", tmp_path)
+
+
+def test_rewards_leave_out_a_domain_the_log_never_scored_and_say_so():
+    """Smoke's random judge gives chat no reward: the log names the key with None (or NaN) only."""
+    key = "rewards_by_domain/{domain}/mean"
+    rows = [
+        {"step": 1, key.format(domain="if"): 0.5},
+        {"step": 3, key.format(domain="chat"): None},
+        {"step": 4, key.format(domain="chat"): float("nan")},
+        {"step": 5, key.format(domain="math"): 0.0},
+    ]
+    fig = reward_curves_figure(rows, key=key)
+    assert series(fig) == {"IF": [0.5], "Math": [0.0]}
+    assert notes(fig) == ["no data, not drawn: Chat"]
+
+
+def test_surgery_notes_a_domain_no_edit_has_a_number_for():
+    spec = load_spec("table14")
+    frame = pd.DataFrame(
+        {
+            "M.Avg": [10.0] * len(spec.rows),
+            "C.Avg": [float("nan")] * len(spec.rows),
+            "IF Avg": [20.0] * len(spec.rows),
+        },
+        index=[r.label for r in spec.rows],
+    )
+    fig = surgery_figure(frame, None, ORDER)
+    assert all(values == [0.0, 0.0] for values in series(fig).values())  # zero changes, still drawn
+    assert notes(fig) == ["no data, not drawn: C.Avg"]
