@@ -23,7 +23,7 @@ CHECKPOINT ?= base
 
 ## help: this list (what `make` alone prints)
 help:
-	@echo "usage: make <target> [PROFILE=cpu (default) | smoke | qwen3-4b | qwen2.5-7b]"
+	@echo "usage: make <target> [PROFILE=cpu (default) | smoke | qwen3-4b | qwen2.5-7b | path/to/profile.yaml]"
 	@awk '/^## [a-z0-9 ,-]+: / { line = substr($$0, 4); i = index(line, ": "); \
 		printf "  %-28s %s\n", substr(line, 1, i - 1), substr(line, i + 2) }' $(firstword $(MAKEFILE_LIST))
 

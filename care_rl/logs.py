@@ -44,6 +44,13 @@ KNOWN_WARNINGS = (
     ),
     KnownWarning(
         FutureWarning,
+        r"transformers\.modeling_utils",
+        r"`gradient_checkpointing_(enable|disable)` is deprecated",
+        "TRL 1.16 switches checkpointing on and off through the old method names (its distillation config "
+        "defaults to checkpointing on); transformers 5.23 forwards them to the `activation_checkpointing_*` ones",
+    ),
+    KnownWarning(
+        FutureWarning,
         r"transformers\.training_args",
         r"`gradient_checkpointing` is deprecated",
         "TRL 1.16's configs declare the old field with a default of True, so every TRL config built "
