@@ -18,6 +18,9 @@ CLIS = [
     "experiments.pagrm_check",
     "care_rl.pagrm.training.collect_traces",
     "care_rl.setup_assets",
+    "experiments.tables",
+    "experiments.figures",
+    "experiments.bootstrap",
 ]
 
 
