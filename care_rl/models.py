@@ -29,7 +29,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from care_rl.config import ConfigError, LoraSpec, ModelSpec, Profile
+from care_rl.config import ConfigError, LoraSpec, ModelSpec, Profile, cache_dir
 
 log = logging.getLogger(__name__)
 
