@@ -49,6 +49,10 @@ class ModelSpec(Strict):
     load_in_4bit: bool = False
     random_config: dict[str, Any] | None = None
     seed: int = 42
+    # Replaces the tokenizer's chat template (Jinja), e.g. to drop a default system turn the paper's
+    # models do not have; None keeps the tokenizer's own. Applies wherever this spec's tokenizer renders
+    # a conversation (rollouts, evaluation, the monitor), so training and evaluation see the same prompt.
+    chat_template: str | None = None
 
     def identity(self) -> str:
         """Which weights these are, independent of how they are loaded (dtype, 4-bit): what a DACSP
@@ -89,6 +93,8 @@ class StageSpec(Strict):
     max_completion_length: int = Field(gt=0)
     max_steps: int = Field(-1, ge=-1)  # -1: one epoch over the stage's prompts
     learning_rate: float = Field(gt=0)
+    # Prompt groups in one optimizer step, over all processes: one generation round (plus its
+    # dynamic-sampling refills) per step; see care_rl/training/dapo.py for the geometry.
     prompts_per_step: int = Field(gt=0)
 
 
@@ -96,14 +102,29 @@ class DapoSpec(Strict):
     epsilon_low: float = Field(0.2, gt=0)
     epsilon_high: float = Field(0.28, gt=0)
     beta_kl: float = Field(0.0, ge=0)
+    # Micro batches per optimizer step of a MOPD distillation stage (care_rl/training/mopd.py). A DAPO
+    # stage derives its own from stages.*.prompts_per_step, per_device_batch_size and the process count.
     gradient_accumulation_steps: int = Field(8, gt=0)
-    per_device_batch_size: int = Field(1, gt=0)
+    per_device_batch_size: int = Field(1, gt=0)  # prompt groups per micro batch
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     overlong_buffer: int = Field(0, ge=0)
     mask_truncated_completions: bool = True
     gradient_checkpointing: bool = False  # trades ~30% more compute for memory; on for the paper profiles
-    dynamic_sampling_max_refills: int = Field(3, ge=0)
+    # DAPO dynamic sampling (verl's algorithm.filter_groups): drop prompt groups without reward variance
+    # and generate more rounds until the step is full, at most max_generation_rounds rounds per step
+    # (verl's max_num_gen_batches). Each round samples oversampling x the groups still needed (verl's
+    # gen_batch_size / train_batch_size; surplus informative groups are dropped, as verl drops them).
+    # If rounds run out: "error" stops the run as verl does; "partial" takes the step on the informative
+    # groups found (logged), and skips the optimizer step if there are none.
+    dynamic_sampling: bool = True
+    max_generation_rounds: int = Field(10, ge=1)
+    oversampling: int = Field(1, ge=1)
+    when_rounds_run_out: Literal["error", "partial"] = "error"
+    # Learning rate: linear warmup over warmup_steps optimizer steps, then constant (verl's default
+    # schedule, which DAPO's recipe uses with 10 warmup steps); "linear" is HF's decay to zero.
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
     seed: int = 42
 
 

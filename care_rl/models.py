@@ -122,6 +122,8 @@ def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
     if spec.source == "random":
         raise ConfigError(f"model {spec.name_or_path!r} is random: give the profile a 'tokenizer' spec")
     tok = AutoTokenizer.from_pretrained(_pretrained_dir(spec))
+    if spec.chat_template is not None:
+        tok.chat_template = spec.chat_template
     tok.padding_side = "left"  # generation pads on the left
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

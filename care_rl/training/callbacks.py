@@ -25,13 +25,13 @@ REWARD_COLUMNS = ("domain", "id", "answer", "ground_truth", "reference")
 
 
 class ProgressPrinter(TrainerCallback):
-    """One line per logged step: stage, step/total, reward, loss, refills, loss-masked groups and DACSP's
-    opposing fraction. This line is a stage's console log; every metric of the step is in the stage's
+    """One line per logged step: stage, step/total, reward, loss, generation rounds, loss-masked groups and
+    DACSP's opposing fraction. This line is a stage's console log; every metric of the step is in the stage's
     logs.jsonl (the Trainer's dict printer is removed, see ``console_only_progress``).
 
     Printed by the main process only (every rank logs the same gathered values)."""
 
-    SHOWN = ("loss", "dynamic_sampling/refills", "dynamic_sampling/short_groups", "dacsp/opposing")
+    SHOWN = ("loss", "dynamic_sampling/rounds", "dynamic_sampling/short_groups", "dacsp/opposing")
 
     def __init__(self, stage: str) -> None:
         self.stage = stage

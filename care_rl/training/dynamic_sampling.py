@@ -2,16 +2,18 @@
 
 A prompt group whose G rewards are all equal has zero advantage for every member: it contributes no
 policy gradient but still counts in DAPO's token-level normaliser, diluting the step. DAPO drops such
-groups and samples fresh prompts until the batch is full again. Here a group is *informative* iff some
-member has a non-zero advantage, which is exactly "the group carries learning signal" whatever the
-reward aggregation (sum-then-normalise or normalise-then-sum) and also drops groups whose rewards
-were all unscorable (TRL zeroes their advantages).
+groups and samples fresh prompts until the batch is full again (verl's ``filter_groups``, bounded by
+``max_num_gen_batches``). Here a group is *informative* iff some member has a non-zero advantage,
+which is exactly "the group carries learning signal" whatever the reward aggregation
+(sum-then-normalise or normalise-then-sum) and also drops groups whose rewards were all unscorable
+(TRL zeroes their advantages).
 
 The trainer generates one round, then refill rounds, and assembles a batch of the original size from
-the rounds' informative groups with :func:`assemble`. If the refill cap is hit with too few
-informative groups, the remaining slots are filled with degenerate groups whose loss mask is zeroed:
-the tensor shapes TRL's buffering expects stay fixed, and the filler neither adds gradient nor
-inflates the normaliser, so the step equals a DAPO step over the informative groups only.
+the rounds' informative groups with :func:`assemble`. When the rounds run out (:class:`Policy`) with
+too few informative groups, verl raises (:class:`RoundsExhausted`); a ``partial`` policy instead fills
+the remaining slots with degenerate groups whose loss mask is zeroed: the tensor shapes TRL's
+buffering expects stay fixed, and the filler neither adds gradient nor inflates the normaliser, so the
+step equals a DAPO step over the informative groups only.
 """
 
 from __future__ import annotations
@@ -39,6 +41,27 @@ RIGHT_PADDED = (
 DOMAIN_KEY = "domain_index"
 PER_ROW = ("advantages", DOMAIN_KEY)
 SUPPORTED = (*LEFT_PADDED, *RIGHT_PADDED, *PER_ROW, "num_items_in_batch")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """At most ``max_rounds`` generation rounds per step (the first one included), each sampling
+    ``oversampling`` x the groups still needed; then a short step is an error, or with ``partial`` a
+    step on the informative groups found."""
+
+    max_rounds: int
+    partial: bool = False
+    oversampling: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 1:
+            raise ValueError(f"dynamic sampling needs at least one generation round, got {self.max_rounds}")
+        if self.oversampling < 1:
+            raise ValueError(f"oversampling must be a whole factor >= 1, got {self.oversampling}")
+
+
+class RoundsExhausted(RuntimeError):
+    """The generation rounds allowed for one step did not find enough informative groups."""
 
 
 def informative_groups(advantages: Tensor, num_generations: int) -> Tensor:
@@ -86,7 +109,7 @@ def _check_keys(output: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(
             f"dynamic sampling cannot merge generation outputs with keys {unknown} (multimodal/tool inputs); "
-            "set dynamic_sampling_max_refills: 0 for such data"
+            "set dapo.dynamic_sampling: false for such data"
         )
 
 

@@ -37,6 +37,7 @@ from care_rl.training.dapo import (
     DacspSetup,
     DapoTrainer,
     dapo_config,
+    dynamic_sampling,
     prompts_dataset,
     with_overlong_punishment,
 )
@@ -302,7 +303,7 @@ def run_stage(
             ),
             *services.callbacks,
         ],
-        max_refills=profile.dapo.dynamic_sampling_max_refills,
+        sampling=dynamic_sampling(profile.dapo),
         dacsp=DacspSetup(bank, dacsp) if spec.dacsp else None,
     )
     console_only_progress(trainer)
