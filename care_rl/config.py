@@ -250,6 +250,13 @@ class Profile(Strict):
     eval_judges: list[JudgeSpec] = Field(default_factory=list)
     deviations: Deviations = Deviations()
 
+    @property
+    def prompt_format(self) -> str | None:
+        """The chat template this profile puts in place of its policy tokenizer's own (None: the
+        tokenizer's own, which the model fixes). It changes every prompt the policy sees, so
+        evaluation results are keyed by it (eval/checkpoint_eval.py ``config_hash``)."""
+        return (self.tokenizer or self.policy).chat_template
+
     @field_validator("stages")
     @classmethod
     def _known_domains(cls, stages: dict[str, StageSpec]) -> dict[str, StageSpec]:

@@ -38,9 +38,17 @@ if TYPE_CHECKING:
 
 
 def config_hash(
-    bench: Benchmark, items: Sequence[EvalItem], spec: EvalSpec, judges: Sequence[JudgeSpec]
+    bench: Benchmark,
+    items: Sequence[EvalItem],
+    spec: EvalSpec,
+    judges: Sequence[JudgeSpec],
+    prompt_format: str | None = None,
 ) -> str:
-    """Hash of every input that changes this benchmark's numbers for a fixed checkpoint."""
+    """Hash of every input that changes this benchmark's numbers for a fixed checkpoint.
+
+    ``prompt_format`` is the chat template a profile puts in place of the policy tokenizer's own
+    (``Profile.prompt_format``; None: the tokenizer's own, which the checkpoint fixes).
+    """
     payload: dict[str, Any] = {
         "benchmark": bench.name,
         "loader": bench.loader,
@@ -49,6 +57,8 @@ def config_hash(
         "eval": spec.model_dump(mode="json"),
         "items": [it.id for it in items],
     }
+    if prompt_format is not None:
+        payload["prompt_format"] = prompt_format
     if bench.template is not None:
         payload["template"] = template_digest(bench.template)
         payload["judges"] = [j.model_dump(mode="json") for j in judges]
@@ -196,6 +206,7 @@ def evaluate_suite(
     out_dir: Path,
     config: dict[str, Any],
     progress: bool = True,
+    prompt_format: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate every benchmark of a suite into ``out_dir`` (one checkpoint's folder).
 
@@ -208,7 +219,7 @@ def evaluate_suite(
         summary = read_json_or_none(summary_path) or {}
     hashes = {}
     for entry in suite:
-        h = config_hash(entry.benchmark, entry.items, spec, judge_specs)
+        h = config_hash(entry.benchmark, entry.items, spec, judge_specs, prompt_format)
         hashes[entry.benchmark.name] = h
         path = out_dir / f"{entry.benchmark.name}.{h}.jsonl"
         summary[entry.benchmark.name] = {

@@ -1,9 +1,9 @@
 """Batched transformers sampling for the evaluator (the ``eval.avg_at_k.Generator`` protocol).
 
-The tokenizer's chat template, left padding, k samples per prompt from one shared prompt prefill (row
-i*k+j is sample j of prompt i, the tokens ``num_return_sequences=k`` would give), a seed per batch so a
-resumed run regenerates a lost batch bit-for-bit, and top-k explicitly off (HF's default top_k=50 would
-silently change the paper's sampler).
+The tokenizer's chat template, left padding, k samples per prompt from one shared prompt prefill
+(care_rl/prefill.py, as the training rollouts; row i*k+j is sample j of prompt i, the tokens
+``num_return_sequences=k`` would give), a seed per batch so a resumed run regenerates a lost batch
+bit-for-bit, and top-k explicitly off (HF's default top_k=50 would silently change the paper's sampler).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from care_rl.data.records import Message
+from care_rl.prefill import shared_prefill_inputs
 from eval.avg_at_k import Completion
 
 
@@ -54,7 +55,7 @@ class HFGenerator:
         ids, mask = enc["input_ids"], enc["attention_mask"]
         inputs: dict = {"input_ids": ids, "attention_mask": mask, "num_return_sequences": k}
         if k > 1 and ids.shape[1] > 1:
-            inputs = self._shared_prompt(ids, mask, k)
+            inputs = shared_prefill_inputs(self.model, ids, mask, k)
         torch.manual_seed(seed)
         out = self.model.generate(
             **inputs,
@@ -65,30 +66,6 @@ class HFGenerator:
         new = out[:, ids.shape[1] :].tolist()
         completions = [self._completion(ids) for ids in new]
         return [[completions[i * k + j % k] for j in range(n)] for i in range(len(texts))]
-
-    def _shared_prompt(self, ids: torch.Tensor, mask: torch.Tensor, k: int) -> dict:
-        """Inputs for ``generate`` that run each prompt once for its ``k`` samples: the prompt (all but
-        its last token) is prefilled into a KV cache that is then repeated k times, so ``generate``
-        starts from the last prompt token. ``num_return_sequences=k`` would instead run every prompt k
-        times. The samples are the same tokens (tests/eval/test_avg_at_k.py); only the prefill is shared.
-        Positions follow ``generate``'s own rule for left padding (cumulative mask, pads at 1)."""
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
-        self.model(
-            input_ids=ids[:, :-1],
-            attention_mask=mask[:, :-1],
-            position_ids=positions[:, :-1],
-            past_key_values=cache,
-            use_cache=True,
-        )
-        cache.batch_repeat_interleave(k)
-        return {
-            "input_ids": ids.repeat_interleave(k, dim=0),
-            "attention_mask": mask.repeat_interleave(k, dim=0),
-            "past_key_values": cache,
-        }
 
     def _completion(self, ids: list[int]) -> Completion:
         end = next((i + 1 for i, t in enumerate(ids) if t in self.eos_ids), len(ids))

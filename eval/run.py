@@ -132,7 +132,15 @@ def evaluate(profile: Profile, args: argparse.Namespace) -> dict[str, dict[str, 
     }
     generator = build_generator(profile, args.adapter)
     summary = evaluate_suite(
-        suite, generator, judges, specs, profile.eval, out_dir, config, progress=not args.no_progress
+        suite,
+        generator,
+        judges,
+        specs,
+        profile.eval,
+        out_dir,
+        config,
+        progress=not args.no_progress,
+        prompt_format=profile.prompt_format,
     )
     print(f"\n{key}  (avg@{profile.eval.samples_per_prompt}; results in {out_dir})")
     print(format_table({b.name: summary[b.name] for b in benchmarks}))
@@ -145,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)  # this command's own notes; libraries speak only when something is wrong
     try:
         profile = load_named_profile(args.profile)
+        from care_rl.threads import configure_threads
+
+        configure_threads(profile.device)
         failures = judge_failure_report(evaluate(profile, args), judge_specs(profile))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -62,7 +62,9 @@ class Evaluator:
             return False
         for entry in self.entries(domain):
             row = summary.get(entry.benchmark.name)
-            h = config_hash(entry.benchmark, entry.items, self.profile.eval, self.specs)
+            h = config_hash(
+                entry.benchmark, entry.items, self.profile.eval, self.specs, self.profile.prompt_format
+            )
             if not row or row.get("results_file") != f"{entry.benchmark.name}.{h}.jsonl":
                 return False
             if row.get("n") != len(entry.items) or row.get("n_judge_failed"):
@@ -106,6 +108,7 @@ class Evaluator:
                 out,
                 config,
                 progress=self.progress,
+                prompt_format=self.profile.prompt_format,
             )
         finally:  # a crash keeps its finished batches (resumed later), so it keeps their time too
             add_timing(out / TIMING, time.monotonic() - start)

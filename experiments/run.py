@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.WARNING)
     try:
         profile = load_named_profile(args.profile)
+        if not args.plan:
+            from care_rl.threads import configure_threads
+
+            configure_threads(profile.device)
         settings = load_runner_config().for_profile(profile.name)
         dirs = RunDirs.of(
             profile.name, settings, results=args.results, tables=args.tables_out, figures=args.figures_out

@@ -12,6 +12,7 @@ import sys
 
 from care_rl.config import ConfigError
 from care_rl.logs import setup_logging
+from care_rl.threads import configure_threads
 from care_rl.training import distributed
 from care_rl.training.cascade import run_cascade
 from care_rl.training.cascade_plan import check_order, load_method, method_stages, plan
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             for stage in plan(profile, runs):
                 print(stage.describe())
             return 0
+        configure_threads(profile.device)
         results = run_cascade(profile, runs)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -84,6 +84,9 @@ def test_config_hash_tracks_what_changes_numbers(entry):
     assert h == config_hash(entry.benchmark, entry.items, SPEC, [])
     assert h != config_hash(entry.benchmark, entry.items, SPEC.model_copy(update={"top_p": 0.9}), [])
     assert h != config_hash(entry.benchmark, entry.items[:-1], SPEC, [])
+    # a profile's replacement chat template changes every prompt; the tokenizer's own (None) adds nothing
+    assert h == config_hash(entry.benchmark, entry.items, SPEC, [], None)
+    assert h != config_hash(entry.benchmark, entry.items, SPEC, [], "{{ messages[0]['content'] }}")
 
 
 def test_suite_writes_summary_and_config(entry, tmp_path):

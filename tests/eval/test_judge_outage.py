@@ -122,7 +122,7 @@ def test_the_experiment_runner_does_not_serve_failed_judgments_from_its_cache(sm
     ev = Evaluator(smoke_profile, tmp_path)
     summary = {}
     for e in ev.entries():  # what evaluate_suite writes for a finished benchmark
-        h = config_hash(e.benchmark, e.items, smoke_profile.eval, ev.specs)
+        h = config_hash(e.benchmark, e.items, smoke_profile.eval, ev.specs, smoke_profile.prompt_format)
         summary[e.benchmark.name] = {
             "n": len(e.items),
             "n_judge_failed": 0,

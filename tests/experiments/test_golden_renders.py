@@ -69,7 +69,9 @@ def plan(profile_name: str, root: Path) -> bytes:
             )
         ev = planner.evaluator
         for entry in ev.suite:  # the results file of each benchmark is named by this hash
-            h = config_hash(entry.benchmark, entry.items, planner.profile.eval, ev.specs)
+            h = config_hash(
+                entry.benchmark, entry.items, planner.profile.eval, ev.specs, planner.profile.prompt_format
+            )
             lines.append(f"eval config hash {entry.benchmark.name}: {h}")
     finally:
         if saved is None:

@@ -110,8 +110,8 @@ def test_mixed_method_runs_as_one_stage(method: str, short_profile, tmp_path: Pa
     (result,) = run_cascade(short_profile, runs, services, tmp_path, verbose=False)
     assert trained == Counter({"if": 1, "math": 1}) and load_done(result.dir) is not None
     assert result.metrics["stage"] == f"{method}:if+math" and result.metrics["global_step"] == 2
-    rows = [r for r in _logs(result) if "dynamic_sampling/refills" in r]
-    assert rows and all(r["dynamic_sampling/refills"] == 1.0 for r in rows)
+    rows = [r for r in _logs(result) if "dynamic_sampling/rounds" in r]
+    assert rows and all(r["dynamic_sampling/rounds"] == 2.0 for r in rows)
     assert all(r["dynamic_sampling/zero_variance_frac"] >= 0.5 for r in rows)
     assert any("mgs/domains" in r for r in _logs(result)) == (method == "mgs")
     assert result.dir.name == plan(short_profile, runs, tmp_path)[0].key

@@ -80,7 +80,9 @@ def test_overlong_punishment_shapes_only_rows_the_task_reward_scores(train_profi
     def judge(completions, **columns):
         return [0.8, None, 0.9, 0.3]
 
-    (shaped,) = with_overlong_punishment([judge], _with_dapo(train_profile, overlong_buffer=4), train_profile.stages["if"])
+    (shaped,) = with_overlong_punishment(
+        [judge], _with_dapo(train_profile, overlong_buffer=4), train_profile.stages["if"]
+    )
     out = shaped(
         completions=["a"] * 4,
         completion_ids=[[1] * 4, [1] * 6, [1] * 8, [1] * 6],

@@ -40,14 +40,14 @@ RUNS = [
 
 # --- the training script (each rank) ------------------------------------------------------------------
 class RankLog(TrainerCallback):
-    """This rank's refill count per logged step (TRL logs each rank's own dynamic-sampling metric)."""
+    """This rank's generation rounds per logged step (TRL logs each rank's own dynamic-sampling metric)."""
 
     def __init__(self) -> None:
         self.refills: list[float] = []
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
-        if logs and "dynamic_sampling/refills" in logs:
-            self.refills.append(logs["dynamic_sampling/refills"])
+        if logs and "dynamic_sampling/rounds" in logs:
+            self.refills.append(logs["dynamic_sampling/rounds"] - 1)
 
 
 def train(root: Path) -> None:
