@@ -24,7 +24,8 @@ P processes accumulates ``prompts_per_step / (per_device_batch_size x P)`` micro
 round, so the step is on-policy (TRL then uses the detached current log-probs as the old ones and
 skips its extra forward pass) and DAPO's token-mean normaliser is exactly the step's loss-token count
 over every process (TRL divides by the gathered count of the round, DDP averages over processes).
-With the paper's values (1 group per device, 8 prompts) one process accumulates 8 micro batches.
+The paper's "per-device batch size 1, gradient accumulation 8" on its 2 GPUs is 16 groups per step
+(the paper profiles' prompts_per_step): 8 micro batches per process on 2 processes, 16 on one.
 
 Rollouts sample as vLLM (the paper profiles' backend) does: LoRA dropout off, the adapter merged into
 the weights (care_rl/lora_merge.py); and each group's prompt is prefilled once for its G samples
@@ -228,6 +229,7 @@ class DapoTrainer(GRPOTrainer):
         self._dacsp_prepared = False
         self._refill_stream: Iterator[int] | None = None
         self._empty_step = False
+        self._merged_weights: dict[int, torch.Tensor] = {}  # rollout weights, reused (lora_merge.py)
 
     # --- DACSP -------------------------------------------------------------------------------------
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
@@ -361,7 +363,7 @@ class DapoTrainer(GRPOTrainer):
             ) as model,
             torch.no_grad(),
             self._dist.summon_full_params(self.model_wrapped, recurse=False),
-            merged_lora(model),
+            merged_lora(model, self._merged_weights),
         ):
             inputs = shared_prefill_inputs(model, ids, mask, k)
             out = model.generate(**inputs, generation_config=self.generation_config)

@@ -33,6 +33,26 @@ def test_merged_model_computes_the_adapted_function_and_restores_every_weight(sm
         torch.testing.assert_close(model(input_ids=ids).logits, adapted, rtol=0, atol=0)  # adapter back on
 
 
+def test_kept_buffers_follow_the_adapter(smoke_model):
+    """Buffers kept between rollouts hold the current update: after the adapter moves, the next merge
+    computes the new function, not the old one."""
+    model = _lora(smoke_model)
+    buffers: dict = {}
+    ids = torch.randint(5, 500, (2, 8))
+    with torch.no_grad():
+        with merged_lora(model, buffers):
+            first = model(input_ids=ids).logits
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.05)
+        moved = model(input_ids=ids).logits
+        with merged_lora(model, buffers) as merged:
+            second = model(input_ids=ids).logits
+    assert merged and len(buffers) > 0
+    assert not torch.allclose(first, moved, atol=1e-3)
+    torch.testing.assert_close(second, moved, rtol=1e-5, atol=1e-5)
+
+
 def test_layers_it_cannot_merge_exactly_are_left_alone(smoke_model):
     model = _lora(smoke_model, use_dora=True)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
