@@ -44,6 +44,26 @@ def test_tokenizer_is_smollm2_with_left_padding(tokenizer):
     )
 
 
+def test_profile_template_is_smollm2_without_its_default_system_turn(smoke_profile, tokenizer):
+    """smoke and cpu replace SmolLM2's chat template by the same template minus the system turn it adds
+    to conversations that have none; a conversation with its own system turn renders as before."""
+    from experiments.paths import load_named_profile
+
+    own = load_tokenizer(smoke_profile.tokenizer.model_copy(update={"chat_template": None}))
+    default_turn = (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    )
+    user = [{"role": "user", "content": "hi"}]
+    with_system = [{"role": "system", "content": "Be brief."}, *user]
+
+    def render(tok, conversation):
+        return tok.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    assert render(own, user) == default_turn + render(tokenizer, user)
+    assert render(own, with_system) == render(tokenizer, with_system)
+    assert smoke_profile.prompt_format == load_named_profile("cpu").prompt_format is not None
+
+
 def test_converted_models_have_their_own_cache(tmp_path, monkeypatch):
     """CARE_RL_MODELS, else the user's cache folder; never CARE_RL_CACHE (a new run cache must not
     re-convert the 517 MB model)."""
