@@ -118,6 +118,9 @@ def evaluate(profile: Profile, args: argparse.Namespace) -> dict[str, dict[str, 
             len(entry.items),
             entry.n_lost_to_decontam,
         )
+    from care_rl.threads import configure_threads  # the models load from here on
+
+    configure_threads(profile.device)
     judges = []
     if judged:
         from care_rl.judges import build_backend
@@ -153,9 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)  # this command's own notes; libraries speak only when something is wrong
     try:
         profile = load_named_profile(args.profile)
-        from care_rl.threads import configure_threads
-
-        configure_threads(profile.device)
         failures = judge_failure_report(evaluate(profile, args), judge_specs(profile))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

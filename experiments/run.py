@@ -56,7 +56,10 @@ def run(
     check_clean(stamp.commit, [planner.dirs.tables, planner.dirs.figures], allow_dirty)
     planner.dirs.check_writable()
     # training, evaluation and plotting load torch, TRL and matplotlib: only after the plan is printed
+    from care_rl.threads import configure_threads
     from experiments.produce import Producer
+
+    configure_threads(profile.device)
     from experiments.render import Renderer
 
     producer = Producer(planner, echo)
@@ -98,10 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.WARNING)
     try:
         profile = load_named_profile(args.profile)
-        if not args.plan:
-            from care_rl.threads import configure_threads
-
-            configure_threads(profile.device)
         settings = load_runner_config().for_profile(profile.name)
         dirs = RunDirs.of(
             profile.name, settings, results=args.results, tables=args.tables_out, figures=args.figures_out
