@@ -34,7 +34,13 @@ IF_METRIC = "prompt-level strict acc"
 
 @dataclass(frozen=True)
 class Benchmark:
-    """``aliases`` are further names a results file may give the benchmark (e.g. lm-eval task names)."""
+    """``aliases`` are further names a results file may give the benchmark (e.g. lm-eval task names).
+
+    ``scorer_revision`` is hashed into the results file's key (``eval.checkpoint_eval.config_hash``):
+    bump it with any change to the scorer or its verifiers that can change a verdict, so that scores
+    cached under the old scorer are recomputed instead of served (the scorer's name alone does not
+    change when its verifier is fixed).
+    """
 
     name: str
     label: str
@@ -44,6 +50,7 @@ class Benchmark:
     metric: str
     template: str | None = None
     aliases: tuple[str, ...] = ()
+    scorer_revision: int = 1
 
     @property
     def loader(self) -> str:
@@ -51,15 +58,30 @@ class Benchmark:
         return self.data.name
 
 
+# Revision 2 of every scorer: the verifiers follow their originals (docs/verifier_agreement.md) and every
+# scorer reads only the answer after the thinking (care_rl/thinking.py).
 TABLE: tuple[Benchmark, ...] = (
-    Benchmark("math500", "MATH", "math", MATH500, score_math, MATH_METRIC),
-    Benchmark("gsm8k", "GSM", "math", GSM8K, score_math, MATH_METRIC),
-    Benchmark("aime", "AIME", "math", AIME2025, score_math, MATH_METRIC, aliases=("aime25",)),
-    Benchmark("wildbench", "WB", "chat", WILDBENCH, score_wildbench, "WB-Score", "wildbench"),
-    Benchmark("cw3", "CW3", "chat", CW3, score_cw3, "rubric score 0-100", "cw3"),
-    Benchmark("researchqa", "RQA", "chat", RESEARCHQA, score_researchqa, "rubric coverage", "researchqa"),
-    Benchmark("ifbench", "IFB", "if", IFBENCH, score_ifbench, IF_METRIC),
-    Benchmark("ifeval", "IFE", "if", IFEVAL, score_ifeval, IF_METRIC),
+    Benchmark("math500", "MATH", "math", MATH500, score_math, MATH_METRIC, scorer_revision=2),
+    Benchmark("gsm8k", "GSM", "math", GSM8K, score_math, MATH_METRIC, scorer_revision=2),
+    Benchmark(
+        "aime", "AIME", "math", AIME2025, score_math, MATH_METRIC, aliases=("aime25",), scorer_revision=2
+    ),
+    Benchmark(
+        "wildbench", "WB", "chat", WILDBENCH, score_wildbench, "WB-Score", "wildbench", scorer_revision=2
+    ),
+    Benchmark("cw3", "CW3", "chat", CW3, score_cw3, "rubric score 0-100", "cw3", scorer_revision=2),
+    Benchmark(
+        "researchqa",
+        "RQA",
+        "chat",
+        RESEARCHQA,
+        score_researchqa,
+        "rubric coverage",
+        "researchqa",
+        scorer_revision=2,
+    ),
+    Benchmark("ifbench", "IFB", "if", IFBENCH, score_ifbench, IF_METRIC, scorer_revision=2),
+    Benchmark("ifeval", "IFE", "if", IFEVAL, score_ifeval, IF_METRIC, scorer_revision=2),
 )
 
 #: The judge-accuracy benchmarks of Table 6 (care_rl.data.judge_sets), name -> table column.

@@ -53,6 +53,7 @@ def config_hash(
         "benchmark": bench.name,
         "loader": bench.loader,
         "scorer": bench.scorer.__name__,
+        "scorer_revision": bench.scorer_revision,
         "metric": bench.metric,
         "eval": spec.model_dump(mode="json"),
         "items": [it.id for it in items],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -87,6 +88,10 @@ def test_config_hash_tracks_what_changes_numbers(entry):
     # a profile's replacement chat template changes every prompt; the tokenizer's own (None) adds nothing
     assert h == config_hash(entry.benchmark, entry.items, SPEC, [], None)
     assert h != config_hash(entry.benchmark, entry.items, SPEC, [], "{{ messages[0]['content'] }}")
+    # a fixed verifier keeps the scorer's name: its revision must still move the key, or cached
+    # verdicts of the old verifier would be served
+    revised = dataclasses.replace(entry.benchmark, scorer_revision=entry.benchmark.scorer_revision + 1)
+    assert h != config_hash(revised, entry.items, SPEC, [])
 
 
 def test_suite_writes_summary_and_config(entry, tmp_path):
