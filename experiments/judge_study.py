@@ -24,9 +24,8 @@ from care_rl.atomic import write_text_atomic
 from care_rl.config import ConfigError, JudgeSpec, Profile
 from care_rl.data.records import JudgeItem
 from care_rl.revision import git_commit
+from eval.benchmarks import JUDGE_BENCHMARKS
 from eval.run import adapter_digest
-
-JUDGE_BENCHMARKS = ("rewardbench2", "judgebench", "rmbench")
 
 
 def judge_for(
