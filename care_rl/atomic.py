@@ -5,7 +5,10 @@ results, tables and provenance files all go through here."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -28,3 +31,22 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """``text`` as UTF-8, line endings untouched."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """An empty folder beside ``target`` to fill; when the block ends without error it replaces
+    ``target`` (an earlier, maybe incomplete, one is removed first), otherwise it is removed. Readable
+    by others (0755), like the files above: saved models, adapters and NLTK data are shared."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    staging.chmod(0o755)
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from care_rl.atomic import staged_dir
 from care_rl.config import ConfigError, DacspSpec, Profile
 
 if TYPE_CHECKING:  # edit_name is read by the runner's plan, before torch is imported
@@ -94,15 +92,7 @@ def write_edited_adapter(
         raise ConfigError(f"{adapter_dir}: edited LoRA factors of several ranks {sorted(ranks)}")
     if ranks and ranks != {config["r"]}:
         config = resized_config(config, ranks.pop(), adapter_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with staged_dir(out_dir) as tmp:
         save_file({k: v.contiguous() for k, v in edited.items()}, str(tmp / ADAPTER_WEIGHTS))
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from care_rl.atomic import write_text_atomic
+from care_rl.atomic import staged_dir, write_text_atomic
 from care_rl.config import ConfigError, Profile
 from care_rl.data.records import TrainPrompt
 from care_rl.revision import git_commit
@@ -159,16 +157,8 @@ def load_bank(profile: Profile, parent: StageResult | None) -> Any:
 
 
 def _save_adapter(model: Any, out_dir: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".adapter."))
-    try:
+    with staged_dir(out_dir / "adapter") as tmp:
         model.save_pretrained(str(tmp))
-        target = out_dir / "adapter"
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def interference_monitor(

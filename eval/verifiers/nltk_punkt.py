@@ -11,12 +11,10 @@ tokenizer then runs unchanged with the same parameters -- no network, no pickle.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from care_rl.atomic import staged_dir
 from care_rl.config import cache_dir
 
 if TYPE_CHECKING:
@@ -58,18 +56,9 @@ def install_punkt_tab(root: Path | None = None) -> Path:
     if all((target / name).is_file() for name in _FILES):
         return root
     params = punkt.load_model(LANGUAGE)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{LANGUAGE}-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the model is shared read-only data
-    try:
+    with staged_dir(target) as staging:  # an incomplete earlier install is replaced
         for name, text in _render(params).items():
             (staging / name).write_text(text + "\n", encoding="utf-8")
-        if target.exists():  # an incomplete earlier install
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return root
 
 

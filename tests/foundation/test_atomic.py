@@ -29,3 +29,21 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatc
         write_bytes_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_staged_dir_replaces_on_success_and_keeps_the_old_folder_on_failure(tmp_path):
+    from care_rl.atomic import staged_dir
+
+    target = tmp_path / "adapter"
+    with staged_dir(target) as d:
+        (d / "w").write_text("one")
+    assert (target / "w").read_text() == "one"
+    with pytest.raises(RuntimeError), staged_dir(target) as d:
+        (d / "w").write_text("half")
+        raise RuntimeError("crash mid-save")
+    assert (target / "w").read_text() == "one"  # the crash left the finished folder as it was
+    with staged_dir(target) as d:
+        (d / "v").write_text("two")
+    assert sorted(p.name for p in target.iterdir()) == ["v"]  # replaced, not merged
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no staging folder left behind
+    assert target.stat().st_mode & 0o777 == 0o755
