@@ -59,7 +59,7 @@ def eval_prompts(per_benchmark: int) -> tuple[list[list[dict[str, str]]], int]:
     from eval.suite import build_suite, training_texts
 
     profile = load_named_profile("cpu")
-    suite = build_suite(select(None), profile.data.source, profile.eval.cap, training_texts(profile))
+    suite = build_suite(select(None), profile.data.source, profile.eval, training_texts(profile))
     convs = [it.messages for entry in suite for it in entry.items[:per_benchmark]]
     return convs, profile.eval.max_new_tokens
 

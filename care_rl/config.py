@@ -159,9 +159,25 @@ class EvalSpec(Strict):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     cap: int = Field(500, gt=0)
+    # Per-benchmark caps below ``cap`` (benchmark name -> items; names checked in eval.suite). The cpu
+    # profile spends its prompts where the scores can move: the verifiable benchmarks get many, the
+    # chat benchmarks (scored by a judge at chance, and 18 criteria per CW3 response) few.
+    caps: dict[str, int] = Field(default_factory=dict)
     max_new_tokens: int = Field(gt=0)
     batch_size: int = Field(32, gt=0)
     seed: int = 42
+
+    @field_validator("caps")
+    @classmethod
+    def _positive_caps(cls, caps: dict[str, int]) -> dict[str, int]:
+        bad = {name: n for name, n in caps.items() if n <= 0}
+        if bad:
+            raise ValueError(f"caps must be positive item counts; got {bad}")
+        return caps
+
+    def cap_for(self, benchmark: str) -> int:
+        """How many items of ``benchmark`` are evaluated: its own cap if set (never above ``cap``)."""
+        return min(self.cap, self.caps.get(benchmark, self.cap))
 
 
 class JudgeSpec(Strict):

@@ -110,7 +110,7 @@ def evaluate(profile: Profile, args: argparse.Namespace) -> dict[str, dict[str, 
     judged = any(b.template is not None for b in benchmarks)
     if judged:
         check_judge_endpoints(specs)
-    suite = build_suite(benchmarks, profile.data.source, profile.eval.cap, training_texts(profile))
+    suite = build_suite(benchmarks, profile.data.source, profile.eval, training_texts(profile))
     for entry in suite:
         log.info(
             "%s: %d items (%d lost to decontamination)",

@@ -1,7 +1,7 @@
 """The evaluation items of a run: each benchmark loaded, capped, and decontaminated against training data.
 
 Order of operations follows the paper's sentence ("we cap each evaluation benchmark at 500 examples
-and perform train-test decontamination"): the first ``cap`` items in dataset order, then every item
+and perform train-test decontamination"): the first ``cap`` items in dataset order (``eval.caps`` may set a lower cap per benchmark), then every item
 whose prompt matches a training prompt is dropped, and how many were dropped is kept per benchmark.
 The training side is every prompt the RL stages train on (each domain's ``load_train`` sample) plus
 every prompt of PA-GRM's preference pairs.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from care_rl.config import DOMAINS, Profile
+from care_rl.config import DOMAINS, ConfigError, EvalSpec, Profile
 from care_rl.data.records import EvalItem
 from eval.benchmarks import Benchmark
 from eval.decontam import flag_contaminated
@@ -38,14 +38,18 @@ def training_texts(profile: Profile) -> list[str]:
 
 
 def build_suite(
-    benchmarks: list[Benchmark], source: str, cap: int, train_texts: list[str]
+    benchmarks: list[Benchmark], source: str, spec: EvalSpec, train_texts: list[str]
 ) -> list[SuiteEntry]:
-    """Load, cap and decontaminate each benchmark."""
+    """Load, cap (``spec.cap_for`` each benchmark) and decontaminate each benchmark."""
     from care_rl.data.loaders import load_eval
+    from eval.benchmarks import BENCHMARKS
 
+    unknown = sorted(set(spec.caps) - set(BENCHMARKS))
+    if unknown:
+        raise ConfigError(f"eval.caps names unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
     suite = []
     for bench in benchmarks:
-        items = load_eval(bench.loader, source)[:cap]
+        items = load_eval(bench.loader, source)[: spec.cap_for(bench.name)]
         flags = flag_contaminated([it.text for it in items], train_texts, DECONTAM_N, DECONTAM_THRESHOLD)
         kept = [it for it, bad in zip(items, flags, strict=True) if not bad]
         suite.append(SuiteEntry(bench, kept, len(items) - len(kept)))

@@ -38,7 +38,7 @@ class Evaluator:
     def suite(self) -> list[SuiteEntry]:
         if self._suite is None:
             p = self.profile
-            self._suite = build_suite(select(None), p.data.source, p.eval.cap, training_texts(p))
+            self._suite = build_suite(select(None), p.data.source, p.eval, training_texts(p))
         return self._suite
 
     def entries(self, domain: str | None = None) -> list[SuiteEntry]:

@@ -248,10 +248,10 @@ def _ifeval_like(rng: random.Random, n: int, instructions: list, first_key: int)
     return rows
 
 
-def ifeval(rng: random.Random, n: int = 40) -> list[Row]:
+def ifeval(rng: random.Random, n: int = 64) -> list[Row]:
     return _ifeval_like(rng, n, IFEVAL_INSTRUCTIONS, first_key=1000)
 
 
-def ifbench(rng: random.Random, n: int = 40) -> list[Row]:
+def ifbench(rng: random.Random, n: int = 64) -> list[Row]:
     rows = _ifeval_like(rng, n, IFBENCH_INSTRUCTIONS, first_key=5000)
     return [{**row, "kwargs": [ifbench_kwargs(kw) for kw in row["kwargs"]]} for row in rows]
