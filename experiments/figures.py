@@ -3,7 +3,9 @@
 - stagewise: domain averages after each cascade stage (Table 4's rows as lines);
 - rewards:   per-domain mean reward over training steps, from the trainer's log JSONL;
 - dacsp:     energy fractions of the updates DACSP saw in its subspace, per step and space, against chance;
-- surgery:   target-domain averages of the checkpoint-surgery variants (Table 14) as bars.
+- surgery:   target-domain averages of the checkpoint-surgery variants (Table 14) as bars;
+- feasibility: each single-domain stage's change of every domain vs. Base (Table 3), against twice
+  the base model's avg@k std on the trained domain (can the stage learn its stand-in data at all?).
 
     python -m experiments.figures stagewise --profile cpu
     python -m experiments.figures rewards --log runs/.../log.jsonl --key 'rewards/{domain}/mean'
@@ -18,7 +20,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,13 +327,94 @@ def surgery_figure(
     return fig
 
 
+FEASIBILITY_SIGMAS = 2.0  # issue 20: a stage must move its own domain by at least twice the base std
+
+
+def feasibility_frame(
+    table: pd.DataFrame, stds: pd.DataFrame, targets: Mapping[str, str], base: str = "Base"
+) -> pd.DataFrame:
+    """Per single-domain row (``targets``: row label -> its training domain): the change of its own
+    domain average vs. ``base``, the base model's avg@k std on that domain, and their ratio. A stand-in
+    set a stage can learn from moves its domain by more than ``FEASIBILITY_SIGMAS`` base stds."""
+    rows = []
+    for label, domain in targets.items():
+        col = m.DOMAIN_AVG[domain]
+        gain = float(table.loc[label, col] - table.loc[base, col])
+        sigma = float(stds.loc[base, col])
+        rows.append(
+            {
+                "row": label,
+                "domain": domain,
+                "base": float(table.loc[base, col]),
+                "stage": float(table.loc[label, col]),
+                "gain": gain,
+                "base_std": sigma,
+                "gain_in_base_stds": gain / sigma if sigma > 0 else math.nan,
+                "clears": gain >= FEASIBILITY_SIGMAS * sigma,
+            }
+        )
+    return pd.DataFrame(rows).set_index("row")
+
+
+def feasibility_figure(
+    table: pd.DataFrame,
+    stds: pd.DataFrame | None,
+    targets: Mapping[str, str],
+    order: Sequence[str],
+    base: str = "Base",
+) -> Figure:
+    """One group per single-domain stage (Table 3's rows, ``targets``: label -> trained domain, groups
+    in training order ``order``): the change vs. ``base`` of every domain average (bars; error bars
+    the avg@k std of the difference, sample sets independent), and on the trained domain a dashed
+    line at ``FEASIBILITY_SIGMAS`` x the base model's std there: the bar must reach it for the domain's
+    stand-in data to be learnable at this budget; the gain in base stds is written above it."""
+    if stds is None:
+        raise ValueError("the feasibility figure needs the avg@k stds of the table's cells")
+    missing = [r for r in [base, *targets] if r not in table.index]
+    if missing:
+        raise ValueError(f"feasibility frame lacks row(s) {missing} (rows: {list(table.index)})")
+    cols = _domain_columns(table, order)
+    untrained = sorted(set(targets.values()) - set(order))
+    if untrained:
+        raise ValueError(f"target domain(s) {untrained} not in the training order {list(order)}")
+    ranked = sorted(targets.items(), key=lambda kv: list(order).index(kv[1]))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    width = 0.8 / len(cols)
+    feas = feasibility_frame(table, stds, dict(ranked), base)
+    labels = [label for label, _ in ranked]
+    change = table.loc[labels, cols] - table.loc[base, cols]
+    spread = ((stds.loc[labels, cols] ** 2 + stds.loc[base, cols] ** 2) ** 0.5).fillna(0.0)
+    for j, col in enumerate(cols):  # one series per domain average, one bar per stage
+        xs = [g + j * width for g in range(len(labels))]
+        ax.bar(xs, change[col], width, yerr=spread[col].to_numpy(), capsize=2, label=col)
+    for g, (label, domain) in enumerate(ranked):  # the bar each stage must reach on its own domain
+        x = g + cols.index(m.DOMAIN_AVG[domain]) * width
+        need = FEASIBILITY_SIGMAS * feas.loc[label, "base_std"]
+        ax.hlines(need, x - width / 2, x + width / 2, colors="black", linestyles="dashed")
+        top = max(float(change.loc[label, m.DOMAIN_AVG[domain]]), need)
+        ratio = feas.loc[label, "gain_in_base_stds"]
+        ax.annotate(
+            f"{ratio:+.1f} sd", (x, top), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+        )
+    ax.axhline(0.0, color="black", linewidth=0.8, zorder=0.5)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(labels))], labels)
+    ax.set_ylabel(f"change vs. {base} (points)")
+    ax.set_title(
+        f"Single-domain stages: change of each domain (dashed: {FEASIBILITY_SIGMAS:g} x base avg@k std)",
+        fontsize=9,
+    )
+    ax.legend(frameon=False, fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     from experiments.tables import build_table, load_spec
 
     parser = argparse.ArgumentParser(
         prog="python -m experiments.figures", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("figure", choices=["stagewise", "rewards", "dacsp", "surgery"])
+    parser.add_argument("figure", choices=["stagewise", "rewards", "dacsp", "surgery", "feasibility"])
     parser.add_argument("--profile", default=None)
     parser.add_argument("--results", type=Path, default=None, help="eval summaries (stagewise, surgery)")
     parser.add_argument(
@@ -351,13 +434,20 @@ def main(argv: list[str] | None = None) -> int:
         results = args.results or cache_dir() / "results" / profile.name
         if args.figure in ("rewards", "dacsp") and args.log is None:
             raise ConfigError(f"figure {args.figure!r} needs --log")
-        if args.figure in ("stagewise", "surgery"):
+        if args.figure in ("stagewise", "surgery", "feasibility"):
             from care_rl.training.cascade_plan import load_method
 
             order = load_method(method_path(args.method)).order
-            table = "table4" if args.figure == "stagewise" else "table14"
-            draw = stagewise_figure if args.figure == "stagewise" else surgery_figure
-            fig = draw(*build_table(load_spec(table), results), order=order)
+            spec = load_spec(
+                {"stagewise": "table4", "surgery": "table14", "feasibility": "table3"}[args.figure]
+            )
+            frame, stds = build_table(spec, results)
+            if args.figure == "feasibility":
+                targets = {r.label: r.ood_target for r in spec.rows if r.ood_target}
+                fig = feasibility_figure(frame, stds, targets, order, base=str(spec.base))
+            else:
+                draw = stagewise_figure if args.figure == "stagewise" else surgery_figure
+                fig = draw(frame, stds, order=order)
         elif args.figure == "rewards":
             fig = reward_curves_figure(read_jsonl(args.log), key=args.key)
         else:

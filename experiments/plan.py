@@ -51,8 +51,9 @@ ALIASES = {
     "surgery": ["table14"],
 }
 SPECIAL = ("tables-expanded", "figures", "bootstrap", "order-sweep", "all")
-# a table's own figure, drawn whenever the table is: Table 4's stage-wise curves, Table 14's surgery bars
-FIGURE_TABLES = {"table4": "stagewise", "table14": "surgery"}
+# a table's own figure, drawn whenever the table is: Table 3's feasibility bars, Table 4's stage-wise
+# curves, Table 14's surgery bars
+FIGURE_TABLES = {"table3": "feasibility", "table4": "stagewise", "table14": "surgery"}
 REWARD_CURVE_METHOD = "care-rl"  # reward curves and DACSP energy: the CARE-RL cascade's stages
 
 

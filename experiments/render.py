@@ -8,9 +8,12 @@ it trains and evaluates nothing, so a re-run with everything cached only re-rend
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
 
 from care_rl.training.cascade_plan import load_method
 from experiments import figures as fg
@@ -23,9 +26,17 @@ from experiments.produce import Producer
 from experiments.provenance import RunStamp, compute_record
 from experiments.results import load_samples, load_summary
 from experiments.stage_logs import energy_rows, reward_rows
+from experiments.table_specs import TableSpec
 from experiments.tables import build, build_table, checkpoint_scores, load_spec, write_table
 
-FIGURES = {"stagewise": fg.stagewise_figure, "surgery": fg.surgery_figure}
+# a table's figure from its spec and its frame of means and avg@k stds, legends in training order
+FIGURES: dict[str, Callable[[TableSpec, pd.DataFrame, pd.DataFrame | None, Sequence[str]], Figure]] = {
+    "stagewise": lambda spec, frame, stds, order: fg.stagewise_figure(frame, stds, order),
+    "surgery": lambda spec, frame, stds, order: fg.surgery_figure(frame, stds, order),
+    "feasibility": lambda spec, frame, stds, order: fg.feasibility_figure(
+        frame, stds, {r.label: r.ood_target for r in spec.rows if r.ood_target}, order, base=str(spec.base)
+    ),
+}
 
 
 class Renderer:
@@ -77,10 +88,11 @@ class Renderer:
     def table_figure(self, table: str) -> list[Path]:
         """The figure drawn from one table's numbers (``FIGURE_TABLES``)."""
         name = FIGURE_TABLES[table]
-        frame, stds = build_table(load_spec(table), self.dirs.results, self.missing)
+        spec = load_spec(table)
+        frame, stds = build_table(spec, self.dirs.results, self.missing)
         order = load_method(method_path(REWARD_CURVE_METHOD)).order  # legends list domains as trained
         return fg.save_figure(
-            FIGURES[name](frame, stds, order),
+            FIGURES[name](spec, frame, stds, order),
             name,
             self.dirs.figures,
             **self._figure_meta(),

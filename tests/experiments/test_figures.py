@@ -14,6 +14,8 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from experiments.figures import (
     dacsp_energy_figure,
     energy_frame,
+    feasibility_figure,
+    feasibility_frame,
     read_jsonl,
     reward_curves_figure,
     save_figure,
@@ -229,3 +231,48 @@ def test_surgery_notes_a_domain_no_edit_has_a_number_for():
     fig = surgery_figure(frame, None, ORDER)
     assert all(values == [0.0, 0.0] for values in series(fig).values())  # zero changes, still drawn
     assert notes(fig) == ["no data, not drawn: C.Avg"]
+
+
+def feasibility_table() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 3's shape: Base and three single-domain rows, domain averages with avg@4 stds."""
+    cols = ["M.Avg", "C.Avg", "IF Avg"]
+    means = pd.DataFrame(
+        [[10.0, 40.0, 20.0], [16.0, 39.0, 19.0], [9.0, 41.0, 20.5], [10.5, 40.0, 31.0]],
+        index=["Base", "Math-only", "Chat-only", "IF-only"],
+        columns=cols,
+    )
+    stds = pd.DataFrame(
+        [[2.0, 1.0, 4.0], [2.0, 1.0, 4.0], [2.0, 1.0, 4.0], [2.0, 1.0, 3.0]], index=means.index, columns=cols
+    )
+    return means, stds
+
+
+TARGETS = {"Math-only": "math", "Chat-only": "chat", "IF-only": "if"}
+
+
+def test_feasibility_frame_measures_each_gain_in_base_stds() -> None:
+    means, stds = feasibility_table()
+    feas = feasibility_frame(means, stds, TARGETS)
+    assert feas.loc["Math-only", ["gain", "base_std", "gain_in_base_stds"]].tolist() == [6.0, 2.0, 3.0]
+    assert feas.loc["Chat-only", "gain_in_base_stds"] == 1.0
+    assert feas.loc["IF-only", "gain_in_base_stds"] == 11.0 / 4.0  # the base row's std, not the stage's
+    assert feas["clears"].to_dict() == {"Math-only": True, "Chat-only": False, "IF-only": True}
+
+
+def test_feasibility_figure_draws_every_domain_change_and_the_bar_to_clear(tmp_path: Path) -> None:
+    means, stds = feasibility_table()
+    fig = feasibility_figure(means, stds, TARGETS, ORDER)
+    drawn = series(fig)
+    # one series per domain, one bar per stage in training order (IF, Chat, Math)
+    assert drawn["IF Avg"] == [11.0, 0.5, -1.0]
+    assert drawn["M.Avg"] == [0.5, -1.0, 6.0]
+    lines = [c for c in fig.axes[0].collections if c.get_linestyle()[0][1] is not None]
+    heights = sorted(float(seg[0][1]) for c in lines for seg in c.get_segments())
+    assert heights == [2.0, 4.0, 8.0]  # 2 x the base std of chat, math, IF
+    saved(fig, "feasibility", tmp_path)
+
+
+def test_feasibility_figure_names_a_missing_row() -> None:
+    means, stds = feasibility_table()
+    with pytest.raises(ValueError, match="Chat-only"):
+        feasibility_figure(means.drop(index="Chat-only"), stds, TARGETS, ORDER)
