@@ -15,6 +15,11 @@ once into a ``Checkpoint`` and written back from its fields (``Checkpoint.key``)
                                (experiments/checkpoints.yaml), evaluated on <domain> only
     judge/<variant>            Table 6: a reward-judge variant's accuracy (experiments/checkpoints.yaml)
     order/<method>/<d1-d2-d3>  the order sweep: <method>'s last stage, trained in that domain order
+    seed/<n>/<key>             a replicate of a stage checkpoint <key> whose cascade trained with
+                               ``dapo.seed`` n instead of the profile's: the training seeds of a table's
+                               seeded rows (experiments/runner.yaml ``seeds``; ``Seeds``). The replicate
+                               of the profile's own seed is the plain key, so every reader of one
+                               seed reads what it read before seeds existed
 
 Unknown keys fail naming what is wrong.
 """
@@ -31,6 +36,7 @@ from care_rl.config import DOMAINS, ConfigError, Strict, read_yaml, validate
 from experiments.paths import CHECKPOINTS_YAML, METHODS_DIR
 
 BASE = "base"
+SEED = "seed"
 
 
 class SurgerySpec(Strict):
@@ -59,9 +65,12 @@ class Checkpoint:
     edit: str | None = None  # surgery: a care_rl.dacsp checkpoint-surgery edit
     variant: str | None = None  # judge
     order: tuple[str, ...] | None = None
+    seed: int | None = None  # a stage's training seed (dapo.seed); None: the profile's
 
     @property
     def key(self) -> str:
+        if self.seed is not None:
+            return f"{SEED}/{self.seed}/{replace(self, seed=None).key}"
         if self.kind == "judge":
             return f"judge/{self.variant}"
         if self.kind == "surgery":
@@ -98,6 +107,15 @@ def _check_domain(domain: str, where: str) -> None:
 def resolve(key: str, table: CheckpointTable) -> Checkpoint:
     """The checkpoint result ``key`` names (grammar: module docstring)."""
     where = f"result key {key!r}"
+    head, _, seeded = key.partition("/")
+    if head == SEED:
+        number, _, inner = seeded.partition("/")
+        if not number.isdigit() or not inner:
+            raise ConfigError(f"{where}: expected {SEED}/<training seed>/<key>, e.g. {SEED}/43/nvv/math")
+        checkpoint = resolve(inner, table)
+        if checkpoint.kind != "stage" or checkpoint.seed is not None:
+            raise ConfigError(f"{where}: only a trained checkpoint (<method>[/<domain>]) has a training seed")
+        return replace(checkpoint, seed=int(number))
     inner, at, only = key.partition("@")
     if at:
         _check_domain(only, f"{where}: after '@'")
@@ -132,5 +150,25 @@ def resolve(key: str, table: CheckpointTable) -> Checkpoint:
         return Checkpoint("stage", method=head, stage=rest[0] if rest else None)
     raise ConfigError(
         f"{where}: expected base, <method>[/<domain>][@<domain>], surgery/<domain>/<edit>, "
-        "judge/<variant> or order/<method>/<d1-d2-d3>"
+        "judge/<variant>, order/<method>/<d1-d2-d3> or seed/<n>/<key>"
     )
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """The training seeds of a table's seeded rows (experiments/runner.yaml ``seeds``). ``plain`` is
+    the profile's ``dapo.seed``: its replicate is the plain result key, the one unseeded rows read."""
+
+    plain: int
+    all: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.plain not in self.all or len(set(self.all)) != len(self.all):
+            raise ConfigError(
+                f"training seeds {list(self.all)}: give distinct seeds including the profile's "
+                f"dapo.seed {self.plain} (its replicate is the plain result key unseeded rows read)"
+            )
+
+    def key(self, key: str, seed: int) -> str:
+        """The result key of ``key``'s checkpoint trained with ``seed``."""
+        return key if seed == self.plain else f"{SEED}/{seed}/{key}"

@@ -85,31 +85,38 @@ def expand(target: str, settings: ProfileSettings) -> Work:
     raise ConfigError(f"unknown target {target!r}; known targets: {known}")
 
 
-def table_keys(name: str) -> list[str]:
-    """Every result key table ``name`` reads (its rows, and the checkpoints Reg. compares against)."""
+def table_keys(name: str, seeds: ck.Seeds | None = None) -> list[str]:
+    """Every result key table ``name`` reads (its rows, and the checkpoints Reg. compares against);
+    with ``seeds``, a seeded row's keys at each training seed (without: the plain keys only)."""
     keys: list[str] = []
     for row in load_spec(name).rows:
-        keys += [row.result] if row.result else list((row.domain_results or {}).values())
-        keys += list((row.reg_after or {}).values())
+        keys += [k for _, replicate in row.replicates(seeds) for k in replicate.keys]
     return keys
 
 
-def required_keys(work: Work) -> list[str]:
-    keys = [k for t in work.tables for k in table_keys(t)]
+def required_keys(work: Work, seeds: ck.Seeds | None = None) -> list[str]:
+    keys = [k for t in work.tables for k in table_keys(t, seeds)]
     if work.figures:
-        keys += [k for t in FIGURE_TABLES for k in table_keys(t)]
+        keys += [k for t in FIGURE_TABLES for k in table_keys(t, seeds)]
     if work.bootstrap:  # CARE-RL against every other row of Table 2 (experiments.bootstrap)
-        keys += table_keys("table2")
+        keys += table_keys("table2", seeds)
     return list(dict.fromkeys(keys))
 
 
 @dataclass
 class Cascade:
-    """One method in one domain order: its planned stages."""
+    """One method in one domain order, trained with one seed: its planned stages, and the profile
+    they train with (the run's, with ``dapo.seed`` = ``seed`` for a replicate; None: the run's own)."""
 
     method: str
     order: tuple[str, ...] | None
     stages: list[PlannedStage]
+    profile: Profile
+    seed: int | None = None
+
+    @property
+    def name(self) -> tuple[str, tuple[str, ...] | None, int | None]:
+        return self.method, self.order, self.seed
 
     def index(self, stage: str | None) -> int:
         domains = [s.run.domains for s in self.stages]
@@ -122,7 +129,8 @@ class Cascade:
 
     @property
     def label(self) -> str:
-        return self.method + (f" ({'-'.join(self.order)})" if self.order else "")
+        order = f" ({'-'.join(self.order)})" if self.order else ""
+        return self.method + order + (f" (seed {self.seed})" if self.seed is not None else "")
 
 
 @dataclass
@@ -184,23 +192,30 @@ class Planner:
         self.dirs = dirs or RunDirs.of(profile.name, self.settings)
         self.evaluator = Evaluator(profile, self.dirs.evals, progress=True)  # a bar per benchmark
         self.studies = JudgeStudies(profile, self.settings, self.dirs.evals / "judge")
+        self.seeds = self.settings.training_seeds(profile)
         self.table = ck.load_table()
-        self.cascades: dict[tuple[str, tuple[str, ...] | None], Cascade] = {}
+        self.cascades: dict[tuple[str, tuple[str, ...] | None, int | None], Cascade] = {}
         self.missing: list[str] = []
 
-    def cascade(self, method: str, order: tuple[str, ...] | None = None) -> Cascade:
-        if (method, order) not in self.cascades:
+    def cascade(self, method: str, order: tuple[str, ...] | None = None, seed: int | None = None) -> Cascade:
+        """``method`` in ``order``, trained with ``seed`` (None, or the profile's: the profile as it is;
+        another: the same stages with ``dapo.seed`` replaced, so every stage key is the replicate's)."""
+        seed = None if seed == self.profile.dapo.seed else seed
+        if (method, order, seed) not in self.cascades:
+            profile = self.profile
+            if seed is not None:
+                profile = profile.model_copy(update={"dapo": profile.dapo.model_copy(update={"seed": seed})})
             runs = method_stages(load_method(method_path(method)), list(order) if order else None)
-            check_heldout(self.profile, runs, heldout_prompts)
-            stages = plan(self.profile, runs, self.dirs.stages)
-            self.cascades[method, order] = Cascade(method, order, stages)
-        return self.cascades[method, order]
+            check_heldout(profile, runs, heldout_prompts)
+            stages = plan(profile, runs, self.dirs.stages)
+            self.cascades[method, order, seed] = Cascade(method, order, stages, profile, seed)
+        return self.cascades[method, order, seed]
 
     def job(self, checkpoint: ck.Checkpoint) -> Job:
         job = Job(checkpoint)
         if checkpoint.kind in ("stage", "surgery"):
             assert checkpoint.method is not None
-            job.cascade = self.cascade(checkpoint.method, checkpoint.order)
+            job.cascade = self.cascade(checkpoint.method, checkpoint.order, checkpoint.seed)
             job.stage = job.cascade.index(checkpoint.stage)
             stage_key = job.cascade.stages[job.stage].checkpoint
             job.eval_name = f"stage-{stage_key}"
@@ -257,7 +272,7 @@ class Planner:
 
     def plan(self, target: str) -> Plan:
         work = expand(target, self.settings)
-        jobs = self.jobs(required_keys(work))
+        jobs = self.jobs(required_keys(work, self.seeds))
         sweep = self.sweep_jobs() if work.order_sweep else []
         if work.figures:
             self.cascade(REWARD_CURVE_METHOD)

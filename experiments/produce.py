@@ -31,7 +31,7 @@ class Producer:
     def __init__(self, planner: Planner, echo: Callable[[str], object] = print) -> None:
         self.profile, self.settings, self.dirs = planner.profile, planner.settings, planner.dirs
         self.evaluator, self.studies, self.echo = planner.evaluator, planner.studies, echo
-        self.trained: dict[tuple[str, tuple[str, ...] | None], list[CascadeStep]] = {}
+        self.trained: dict[tuple[str, tuple[str, ...] | None, int | None], list[CascadeStep]] = {}
         self.produced: dict[str, Job] = {}  # this run's result keys, for the compute provenance
 
     def produce_all(self, plan: Plan) -> None:
@@ -49,12 +49,12 @@ class Producer:
     # --- stages ----------------------------------------------------------------------------------------
     def train(self, cascade: Cascade) -> list[CascadeStep]:
         """The cascade's steps, trained now or read from the stage cache (once per run)."""
-        name = (cascade.method, cascade.order)
-        if name not in self.trained:
+        if cascade.name not in self.trained:
             self.echo(f"train: {cascade.label}")
             runs = [st.run for st in cascade.stages]
-            self.trained[name] = run_cascade_steps(self.profile, runs, root=self.dirs.stages, verbose=True)
-        return self.trained[name]
+            steps = run_cascade_steps(cascade.profile, runs, root=self.dirs.stages, verbose=True)
+            self.trained[cascade.name] = steps
+        return self.trained[cascade.name]
 
     # --- results ---------------------------------------------------------------------------------------
     def produce(self, job: Job) -> Path:

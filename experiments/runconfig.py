@@ -1,6 +1,6 @@
 """The runner's own settings (experiments/runner.yaml): plan-cost estimates, Table 6 sizes, which
-appendix tables a profile's model gets, the PA-GRM-DS judge, where its tables and figures go, and the
-order-sweep methods; and the folders one run reads and writes (``RunDirs``).
+appendix tables a profile's model gets, the PA-GRM-DS judge, where its tables and figures go, the
+training seeds of seeded table rows, and the order-sweep methods; and the folders one run reads and writes (``RunDirs``).
 
 Kept out of the profiles because profiles are a strict schema shared by training and evaluation; these
 values change nothing a stage or an eval computes, only what the runner schedules, estimates and where
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from care_rl.config import ConfigError, JudgeSpec, Strict, cache_dir, read_yaml, validate
+from care_rl.config import ConfigError, JudgeSpec, Profile, Strict, cache_dir, read_yaml, validate
+from experiments.checkpoints import Seeds
 from experiments.paths import REPO_ROOT, RUNNER_YAML
 
 
@@ -46,6 +47,15 @@ class ProfileSettings(Strict):
     expanded: list[str] = Field(min_length=1)
     judge_ds: JudgeSpec | None = None
     outputs: Outputs
+    seeds: list[int] | None = None  # training seeds of seeded rows; None: the profile's dapo.seed only
+
+    def training_seeds(self, profile: Profile) -> Seeds:
+        """The seeds every seeded table row is trained with; checked against the profile's
+        ``dapo.seed``, whose replicate is the plain result key."""
+        try:
+            return Seeds(profile.dapo.seed, tuple(self.seeds or [profile.dapo.seed]))
+        except ConfigError as e:
+            raise ConfigError(f"{RUNNER_YAML}: profiles.{profile.name}.seeds: {e}") from None
 
 
 class OrderSweep(Strict):

@@ -219,6 +219,6 @@ def test_compute_of_a_distilled_checkpoint_names_its_rl_stage_too(smoke_profile,
         "mopd-key", tmp_path / "mopd-key", {"wall_time_s": 5.0, "commit": "b", "stage": "mopd:if"}
     )
     producer = Producer(planner)
-    producer.trained["mopd", None] = [CascadeStep((rl, distilled))]
+    producer.trained[cascade.name] = [CascadeStep((rl, distilled))]
     parts = {p.name: p.wall_time_s for p in producer.stage_parts(cascade, 1)}
     assert parts == {f"stage rl-key ({first})": 30.0, "stage mopd-key (mopd:if)": 5.0}
