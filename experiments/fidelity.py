@@ -70,9 +70,7 @@ def table_notes(profile: Profile, spec: TableSpec) -> TableNotes:
     if profile.deviations.untrained_pagrm_judge and profile.judge.adapter is None:
         table = ck.load_table()
         for row in spec.rows:
-            keys = [row.result] if row.result else list((row.domain_results or {}).values())
-            keys += list((row.reg_after or {}).values())
-            if any(key_reads_adapter(k, table) for k in keys):
+            if any(key_reads_adapter(k, table) for k in row.keys):
                 notes.relabel[row.label] = row.label + UNTRAINED_SUFFIX
     if CHAT_COLUMNS.intersection(spec.columns) and scored_by_training_judge(profile):
         notes.caption.append(

@@ -121,10 +121,13 @@ def _note_left_out(fig: Figure, left_out: Sequence[str]) -> None:
         fig.text(0.01, 0.005, f"no data, not drawn: {', '.join(left_out)}", fontsize=7, color="0.35")
 
 
-def stagewise_figure(table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequence[str]) -> Figure:
+def stagewise_figure(
+    table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequence[str], spread: str = "avg@k std"
+) -> Figure:
     """Each domain average (line, legend in training order ``order``) across checkpoints (x), from a
-    Table 4-shaped frame, with the avg@k std of each point as an error bar. A domain no checkpoint has
-    a number for is not drawn, and the figure says so (a legend entry without a line reads as zero)."""
+    Table 4-shaped frame, with each point's std as an error bar (``spread`` says which: the avg@k std,
+    or the std over training seeds of a seeded row). A domain no checkpoint has a number for is not
+    drawn, and the figure says so (a legend entry without a line reads as zero)."""
     cols = _domain_columns(table, order)
     if not cols:
         raise ValueError(f"stage-wise frame has no domain-average columns ({list(table.columns)})")
@@ -135,7 +138,7 @@ def stagewise_figure(table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequ
         yerr = _spread(stds, table.index, col)
         ax.errorbar(x, table[col], yerr=yerr, marker="o", capsize=3, label=col)
     ax.set_xticks(x, [str(i) for i in table.index], rotation=20)
-    ax.set_ylabel("score (%), bars: avg@k std" if stds is not None else "score (%)")
+    ax.set_ylabel(f"score (%), bars: {spread}" if stds is not None else "score (%)")
     ax.set_title("Domain averages across cascade stages")
     if drawn:
         ax.legend(frameon=False)
@@ -283,13 +286,17 @@ def dacsp_energy_figure(energy: pd.DataFrame) -> Figure:
 
 
 def surgery_figure(
-    table: pd.DataFrame, stds: pd.DataFrame | None, order: Sequence[str], base: str = "Base"
+    table: pd.DataFrame,
+    stds: pd.DataFrame | None,
+    order: Sequence[str],
+    base: str = "Base",
+    spread: str = "avg@k std",
 ) -> Figure:
     """Grouped bars: per domain (group, in training order ``order``), each edited checkpoint's change of
     its target-domain average vs. the base row (bar). Changes, not levels: the domains sit at very
     different levels (cpu: M.Avg 4, C.Avg 38), which would hide every edit's effect, and a change reads
-    the same whether the full update gained or lost. Error bars: the avg@k std of the change, with the
-    edited and the base checkpoint's sample sets independent (sqrt of the sum of the two variances).
+    the same whether the full update gained or lost. Error bars: the std of the change (``spread`` says
+    which std), the edited and the base checkpoint independent (sqrt of the sum of the two variances).
     The legend names each row's Ret. Gain where it is defined."""
     cols = _domain_columns(table, order)
     if not cols:
@@ -318,7 +325,7 @@ def surgery_figure(
             bar.set_linewidth(1.5)
     ax.axhline(0.0, color="black", linewidth=0.8, zorder=0.5)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols)
-    ax.set_ylabel(f"change vs. {base} (points)")
+    ax.set_ylabel(f"change vs. {base} (points)" + (f", bars: {spread}" if stds is not None else ""))
     ax.set_title("Checkpoint surgery: target-domain change of each edit")
     if drawn:
         ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))

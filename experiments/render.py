@@ -18,22 +18,31 @@ from matplotlib.figure import Figure
 from care_rl.training.cascade_plan import load_method
 from experiments import figures as fg
 from experiments import metrics as m
-from experiments.bootstrap import REFERENCE, baselines, bootstrap_table, table2_labels
+from experiments.bootstrap import (
+    REFERENCE,
+    baselines,
+    bootstrap_table,
+    load_runs,
+    seed_keys,
+    table2_labels,
+    title,
+)
 from experiments.order_sweep import order_sweep_table
 from experiments.paths import method_path
 from experiments.plan import FIGURE_TABLES, REWARD_CURVE_METHOD, Job, Plan, Planner, table_keys
 from experiments.produce import Producer
 from experiments.provenance import RunStamp, compute_record
-from experiments.results import load_samples, load_summary
+from experiments.results import load_summary
 from experiments.stage_logs import energy_rows, reward_rows
 from experiments.table_specs import TableSpec
-from experiments.tables import build, build_table, checkpoint_scores, load_spec, write_table
+from experiments.tables import build, build_table, checkpoint_scores, load_spec, spread_label, write_table
 
-# a table's figure from its spec and its frame of means and avg@k stds, legends in training order
-FIGURES: dict[str, Callable[[TableSpec, pd.DataFrame, pd.DataFrame | None, Sequence[str]], Figure]] = {
-    "stagewise": lambda spec, frame, stds, order: fg.stagewise_figure(frame, stds, order),
-    "surgery": lambda spec, frame, stds, order: fg.surgery_figure(frame, stds, order),
-    "feasibility": lambda spec, frame, stds, order: fg.feasibility_figure(
+# a table's figure from its spec and its frame of means and stds (which std: the spread label,
+# experiments.tables.spread_label), legends in training order. Feasibility reads the base's avg@k std.
+FIGURES: dict[str, Callable[[TableSpec, pd.DataFrame, pd.DataFrame | None, Sequence[str], str], Figure]] = {
+    "stagewise": lambda spec, frame, stds, order, spread: fg.stagewise_figure(frame, stds, order, spread),
+    "surgery": lambda spec, frame, stds, order, spread: fg.surgery_figure(frame, stds, order, spread=spread),
+    "feasibility": lambda spec, frame, stds, order, spread: fg.feasibility_figure(
         frame, stds, {r.label: r.ood_target for r in spec.rows if r.ood_target}, order, base=str(spec.base)
     ),
 }
@@ -73,7 +82,8 @@ class Renderer:
                 self.dirs.tables,
                 self.missing,
                 run=self.stamp,
-                compute=self.producer.compute(table_keys(name)),
+                compute=self.producer.compute(table_keys(name, self.planner.seeds)),
+                seeds=self.planner.seeds,
             )
         return paths
 
@@ -87,16 +97,15 @@ class Renderer:
 
     def table_figure(self, table: str) -> list[Path]:
         """The figure drawn from one table's numbers (``FIGURE_TABLES``)."""
-        name = FIGURE_TABLES[table]
-        spec = load_spec(table)
-        frame, stds = build_table(spec, self.dirs.results, self.missing)
+        name, spec, seeds = FIGURE_TABLES[table], load_spec(table), self.planner.seeds
+        frame, stds = build_table(spec, self.dirs.results, self.missing, seeds)
         order = load_method(method_path(REWARD_CURVE_METHOD)).order  # legends list domains as trained
         return fg.save_figure(
-            FIGURES[name](spec, frame, stds, order),
+            FIGURES[name](spec, frame, stds, order, spread_label(spec, seeds)),
             name,
             self.dirs.figures,
             **self._figure_meta(),
-            compute=self.producer.compute(table_keys(table)),
+            compute=self.producer.compute(table_keys(table, seeds)),
         )
 
     def training_figures(self) -> list[Path]:
@@ -129,11 +138,17 @@ class Renderer:
         return paths
 
     def bootstrap(self) -> list[Path]:
-        keys = [REFERENCE, *baselines()]
-        samples = {k: load_samples(self.dirs.results / k / "summary.json") for k in keys}
+        runs = seed_keys([REFERENCE, *baselines()], self.planner.seeds)
+        labels = table2_labels()
         table = bootstrap_table(
-            samples, REFERENCE, n_resamples=2000, seed=0, missing=self.missing, labels=table2_labels()
+            load_runs(self.dirs.results, runs),
+            REFERENCE,
+            n_resamples=2000,
+            seed=0,
+            missing=self.missing,
+            labels=labels,
         )
+        seeded = [labels.get(k, k) for k, r in runs.items() if len(r) > 1]
         return write_table(
             "bootstrap",
             table,
@@ -141,11 +156,10 @@ class Renderer:
             self.profile.policy.name_or_path,
             dt.date.today().isoformat(),
             self.dirs.tables,
-            title="Paired bootstrap (2000 resamples of prompts and samples, seed 0): Total Avg difference "
-            "of CARE-RL vs. each baseline, 95% CI",
+            title=title(2000, 0, labels.get(REFERENCE, REFERENCE), seeded),
             formats={"p boot": ".3f"},
             run=self.stamp,
-            compute=self.producer.compute(keys),
+            compute=self.producer.compute(key for r in runs.values() for key in r.values()),
         )
 
     def order_sweep(self, jobs: Sequence[Job]) -> list[Path]:

@@ -16,14 +16,16 @@ import io
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from care_rl.atomic import write_bytes_atomic
 from care_rl.config import ConfigError, cache_dir
+from experiments import checkpoints as ck
 from experiments import metrics as m
 from experiments.fidelity import table_notes
 from experiments.paths import PAPER_TABLES_DIR, TABLES_DIR, load_named_profile
@@ -46,9 +48,14 @@ def checkpoint_scores(results: Mapping[str, BenchmarkResult]) -> tuple[dict[str,
 
 
 def build_table(
-    spec: TableSpec, results_dir: Path, missing: list[str] | None = None
+    spec: TableSpec, results_dir: Path, missing: list[str] | None = None, seeds: ck.Seeds | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Means and stds (NaN where unknown or not applicable), one row per spec row.
+
+    A cell's std is the avg@k std of its checkpoint, except in a seeded row read at several training
+    seeds (``seeds``): there every value, derived ones included (Reg. from that seed's own
+    checkpoints), is computed per seed; the cell is the mean over seeds and its std the sample std
+    over seeds (ddof=1). Base and full-update references (OOD Change, Ret. Gain) are rows' cells.
 
     By default a missing summary, column or undefined derived metric is an error. With a ``missing``
     list the cell is left NaN (rendered "--") and the reason appended to the list instead: the runner
@@ -67,56 +74,68 @@ def build_table(
                 cache[key] = ({}, {})
         return cache[key]
 
-    def derived(row: RowSpec, column: str, compute: Callable[[], float]) -> float:
+    def checkpoint_columns(row: RowSpec) -> tuple[dict[str, float], dict[str, float]]:
+        """The row's benchmark and average columns, with their avg@k stds, from its checkpoint(s)."""
+        if row.result is not None:
+            means, stds = scores(row.result)
+            return dict(means), dict(stds)
+        means, stds = {}, {}
+        for domain, key in (row.domain_results or {}).items():
+            col = m.DOMAIN_AVG[domain]
+            mean, std = scores(key)
+            if col not in mean:
+                problem = f"table {spec.name}, row {row.label!r}: {results_dir / key} lacks {col}"
+                if missing is None:
+                    raise ConfigError(problem)
+                missing.append(problem)
+                continue
+            means[col], stds[col] = mean[col], std.get(col, math.nan)
+        return means, stds
+
+    def derived(where: str, column: str, compute: Callable[[], float]) -> float:
         try:
             return compute()
         except m.Undefined as e:
             if missing is None:
                 raise
-            missing.append(f"table {spec.name}, row {row.label!r}: {column} not computable: {e}")
+            missing.append(f"table {spec.name}, {where}: {column} not computable: {e}")
             return math.nan
 
+    # every row at each of its training seeds: one replicate unless the row is seeded
+    replicates = {row.label: row.replicates(seeds) for row in spec.rows}
+    read = {label: [checkpoint_columns(r) for _, r in reps] for label, reps in replicates.items()}
+    values = {label: [v for v, _ in cols] for label, cols in read.items()}
     means: dict[str, dict[str, float]] = {}
     stds: dict[str, dict[str, float]] = {}
     for row in spec.rows:
-        if row.result is not None:
-            means[row.label], stds[row.label] = (dict(x) for x in scores(row.result))
-        else:
-            means[row.label], stds[row.label] = {}, {}
-            for domain, key in (row.domain_results or {}).items():
-                col = m.DOMAIN_AVG[domain]
-                mean, std = scores(key)
-                if col not in mean:
-                    problem = f"table {spec.name}, row {row.label!r}: {results_dir / key} lacks {col}"
-                    if missing is None:
-                        raise ConfigError(problem)
-                    missing.append(problem)
-                    continue
-                means[row.label][col], stds[row.label][col] = mean[col], std.get(col, math.nan)
+        means[row.label] = _over_seeds(values[row.label])[0]
     for row in spec.rows:
-        values = means[row.label]
-        if row.ood_target is not None:
-            target = row.ood_target
-            values[m.OOD] = derived(
-                row, m.OOD, lambda v=values, t=target: m.ood_change(v, means[spec.base], t)
-            )
-        if row.reg_after is not None:
-            after = row.reg_after
-            values[m.REG] = derived(
-                row, m.REG, lambda v=values, a=after: m.regression(v, {d: scores(k)[0] for d, k in a.items()})
-            )
-        if m.RET_GAIN in spec.columns and row.label != spec.base:
-            domains = [d for d, col in m.DOMAIN_AVG.items() if col in values]
-            values[m.RET_GAIN] = derived(
-                row,
-                m.RET_GAIN,
-                lambda v=values, ds=domains: m.retained_gain(
-                    *(
-                        {d: src[m.DOMAIN_AVG[d]] for d in ds if m.DOMAIN_AVG[d] in src}
-                        for src in (v, means[spec.base], means[spec.full])
-                    )
-                ),
-            )
+        for (seed, replicate), v in zip(replicates[row.label], values[row.label], strict=True):
+            where = f"row {row.label!r}" + (f" at training seed {seed}" if row.seeded and seeds else "")
+            if row.ood_target is not None:
+                target = row.ood_target
+                v[m.OOD] = derived(where, m.OOD, lambda v=v, t=target: m.ood_change(v, means[spec.base], t))
+            if replicate.reg_after is not None:
+                after = replicate.reg_after
+                v[m.REG] = derived(
+                    where,
+                    m.REG,
+                    lambda v=v, a=after: m.regression(v, {d: scores(k)[0] for d, k in a.items()}),
+                )
+            if m.RET_GAIN in spec.columns and row.label != spec.base:
+                domains = [d for d, col in m.DOMAIN_AVG.items() if col in v]
+                v[m.RET_GAIN] = derived(
+                    where,
+                    m.RET_GAIN,
+                    lambda v=v, ds=domains: m.retained_gain(
+                        *(
+                            {d: src[m.DOMAIN_AVG[d]] for d in ds if m.DOMAIN_AVG[d] in src}
+                            for src in (v, means[spec.base], means[spec.full])
+                        )
+                    ),
+                )
+        means[row.label], seed_stds = _over_seeds(values[row.label])
+        stds[row.label] = seed_stds if len(values[row.label]) > 1 else read[row.label][0][1]
     needs = [c for c in spec.columns if c not in (m.OOD, m.REG, m.RET_GAIN)]
     for row in spec.rows:
         lacking = [c for c in needs if c not in means[row.label]]
@@ -129,6 +148,18 @@ def build_table(
     frame = pd.DataFrame.from_dict(means, orient="index").reindex(index=index, columns=spec.columns)
     std_frame = pd.DataFrame.from_dict(stds, orient="index").reindex(index=index, columns=spec.columns)
     return frame.astype(float), std_frame.astype(float)
+
+
+def _over_seeds(values: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample std (ddof=1) over a row's per-seed values, for each column every seed has; one
+    seed: its values as they are (std NaN). A column some seed lacks is left out: no mean of fewer seeds."""
+    if len(values) == 1:
+        return dict(values[0]), {}
+    columns = [c for c in values[0] if all(c in v for v in values)]
+    return (
+        {c: float(np.mean([v[c] for v in values])) for c in columns},
+        {c: m.set_std([v[c] for v in values]) for c in columns},
+    )
 
 
 def _fmt(column: str, value: float, formats: Mapping[str, str]) -> str:
@@ -297,17 +328,29 @@ def build(
     missing: list[str] | None = None,
     run: RunStamp | None = None,
     compute: dict[str, Any] | None = None,
+    seeds: ck.Seeds | None = None,
 ) -> list[Path]:
     """Build one table from the profile's eval summaries and write it with the paper's rows beside
     (``missing``: see ``build_table``; ``run``, ``compute``: the run rendering them and the compute
-    behind them, for the provenance)."""
+    behind them, for the provenance; ``seeds``: the training seeds of seeded rows, by default the
+    profile's, experiments/runner.yaml)."""
     start = time.monotonic()
     profile = load_named_profile(profile_name, check_device=False)
     spec = load_spec(name)
     results_dir = results_dir or cache_dir() / "results" / profile.name
-    df, stds = build_table(spec, results_dir, missing)
+    seeds = seeds or load_runner_config().for_profile(profile.name).training_seeds(profile)
+    df, stds = build_table(spec, results_dir, missing, seeds)
+    seeded = seeded_rows(spec, seeds)
+    shown: pd.DataFrame | None = None  # the stds the cells print
+    if spec.show_std:
+        shown = stds
+    elif seeded:  # a seeded row prints its std over seeds; the other rows print none, as without seeds
+        shown = stds.copy()
+        shown.loc[~shown.index.isin(seeded)] = math.nan
     notes = table_notes(profile, spec)  # what this profile does unlike the paper, said in the table
-    df, stds = df.rename(index=notes.relabel), stds.rename(index=notes.relabel)
+    df = df.rename(index=notes.relabel)
+    shown = shown.rename(index=notes.relabel) if shown is not None else None
+    seed_note = [seeds_caption([notes.relabel.get(r, r) for r in seeded], seeds)] if seeded else []
     paper = load_paper(name) if (PAPER_TABLES_DIR / f"{name}.csv").is_file() else None
     return write_table(
         name,
@@ -316,14 +359,38 @@ def build(
         profile.policy.name_or_path,
         dt.date.today().isoformat(),
         out_dir,
-        stds=stds if spec.show_std else None,
+        stds=shown,
         paper=paper,
-        title=". ".join([spec.title.rstrip("."), *notes.caption]),
+        title=". ".join([spec.title.rstrip("."), *seed_note, *notes.caption]),
         no_bold=[notes.relabel.get(label, label) for label in spec.no_bold],
         wall_time_s=time.monotonic() - start,
         run=run,
         compute=compute,
     )
+
+
+def seeded_rows(spec: TableSpec, seeds: ck.Seeds) -> list[str]:
+    """The rows whose cells are over several training seeds (none with one seed: those tables render
+    exactly as before seeds existed)."""
+    return [r.label for r in spec.rows if r.seeded] if len(seeds.all) > 1 else []
+
+
+def seeds_caption(rows: Sequence[str], seeds: ck.Seeds) -> str:
+    """What a seeded row's cell is, said in the caption."""
+    n = len(seeds.all)
+    return (
+        f"{', '.join(rows)}: mean (std) over {n} training seeds ({', '.join(map(str, seeds.all))}); each "
+        f"seed's value is its own avg@k mean (Reg. from that seed's checkpoints), std is the sample std "
+        f"over seeds (ddof=1, n={n})"
+    )
+
+
+def spread_label(spec: TableSpec, seeds: ck.Seeds) -> str:
+    """What a figure's error bars drawn from ``build_table``'s stds show."""
+    rows = seeded_rows(spec, seeds)
+    if not rows:
+        return "avg@k std"
+    return f"std over {len(seeds.all)} training seeds ({', '.join(rows)}), else avg@k std"
 
 
 def profile_tables(profile: str | None) -> Path:
