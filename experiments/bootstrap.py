@@ -1,13 +1,27 @@
 """Paired bootstrap for Total Avg differences (beyond the paper, which reports point estimates only).
 
 Two methods scored on the same prompts differ partly by which prompts happened to be in each
-benchmark and which of the four samples came out well. The paired bootstrap resamples both:
-per benchmark it draws prompts with replacement (the same prompts for both methods, which is the
-pairing) and, within each drawn prompt, that method's samples with replacement (each method's
-own samples: sample k of one method has nothing to do with sample k of the other). Each replicate
-recomputes Total Avg (mean of the benchmark means) for both methods; the spread of the replicate
-differences gives the 95% percentile interval, and ``p_boot`` is the fraction of replicates whose
-difference is <= 0 (the bootstrap's one-sided evidence that the first method is not better).
+benchmark, which of the four samples came out well and, where a method was trained with several
+training seeds (a table's seeded rows, experiments/runner.yaml ``seeds``), which seeds it ran with.
+The bootstrap is hierarchical and resamples all three, outermost first:
+
+1. training seeds: each replicate draws a method's seeds with replacement, as many as it has. Two
+   methods trained with the same seeds are paired by seed (one draw for both): at one seed they
+   share the cascade's first stage (same content key, care_rl.training.cascade_plan) and the seeded
+   random streams, so they are not independent runs. Methods with different seeds (a baseline
+   trained once) are drawn independently; one trained once keeps its one run, so its interval
+   holds no seed variance of its own;
+2. prompts: per benchmark, prompts with replacement, the same prompts for every run of both methods
+   (every run is evaluated on the same prompts: the pairing);
+3. samples: within each drawn run and prompt, that run's samples with replacement (sample k of one
+   run has nothing to do with sample k of another).
+
+Each replicate recomputes each method's Total Avg (mean over its drawn seeds of the mean over
+benchmarks of the pooled benchmark mean, as the tables average seeds) and their difference; the
+spread of the replicate differences gives the 95% percentile interval, and ``p_boot`` is the fraction
+of replicates whose difference is <= 0 (the bootstrap's one-sided evidence that the first method is
+not better). With one seed per method no seed is drawn, so the random stream, and every number, is
+the plain paired bootstrap over prompts and samples.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +38,16 @@ import numpy as np
 import pandas as pd
 
 from care_rl.config import ConfigError, cache_dir
+from experiments.checkpoints import Seeds
 from experiments.paths import TABLES_DIR, load_named_profile
 from experiments.results import load_samples
+from experiments.runconfig import load_runner_config
 from experiments.tables import load_spec, write_table
 
 REFERENCE = "care-rl/math"  # the method under test: CARE-RL's final checkpoint
+
+#: one method's evaluated runs: a single run, or {training seed: run} (frames from results.load_samples)
+Runs = pd.DataFrame | Mapping[int, pd.DataFrame]
 
 
 def baselines() -> list[str]:
@@ -40,6 +60,32 @@ def table2_labels() -> dict[str, str]:
     """Result key -> Table 2 row label ("vnv/chat" -> "VNV"), so the companion table names methods
     as Table 2 does (table2.yaml traces a label back to its checkpoint)."""
     return {row.result: row.label for row in load_spec("table2").rows if row.result is not None}
+
+
+def seed_keys(keys: Sequence[str], seeds: Seeds) -> dict[str, dict[int, str]]:
+    """Each compared result key -> {training seed: the result key of that seed's run}: every seed of
+    a seeded Table 2 row, the profile's own seed (the plain key) for any other key."""
+    seeded = {row.result for row in load_spec("table2").rows if row.seeded}
+    return {k: {s: seeds.key(k, s) for s in (seeds.all if k in seeded else (seeds.plain,))} for k in keys}
+
+
+def load_runs(results: Path, keys: Mapping[str, Mapping[int, str]]) -> dict[str, dict[int, pd.DataFrame]]:
+    """The per-sample scores of every run ``seed_keys`` names, under ``results``."""
+    return {
+        k: {s: load_samples(results / key / "summary.json") for s, key in runs.items()}
+        for k, runs in keys.items()
+    }
+
+
+def title(n_resamples: int, seed: int, subject: str, seeded: Sequence[str]) -> str:
+    """The companion table's caption; it names the methods whose training seeds were resampled."""
+    what = "prompts and samples"
+    if seeded:
+        what = f"training seeds ({', '.join(seeded)}), {what}"
+    return (
+        f"Paired bootstrap ({n_resamples} resamples of {what}, seed {seed}): "
+        f"Total Avg difference of {subject} vs. each baseline, 95% CI"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,12 +110,30 @@ def _pooled_mean(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.where(present, values, 0.0).sum(axis=axes) / present.sum(axis=axes)
 
 
-def _resampled_means(scores: np.ndarray, item_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-replicate benchmark mean after resampling prompts (given) and samples within prompt."""
+def _draw_seeds(rng: np.random.Generator, n_seeds: int, n_rep: int) -> np.ndarray:
+    """Replicates x drawn seed indices; one seed draws nothing (the random stream stays the plain
+    bootstrap's)."""
+    if n_seeds == 1:
+        return np.zeros((n_rep, 1), dtype=np.int64)
+    return rng.integers(0, n_seeds, size=(n_rep, n_seeds))
+
+
+def _resampled_means(
+    scores: np.ndarray, seed_idx: np.ndarray, item_idx: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Per-replicate benchmark mean of one method: seeds x items x samples ``scores`` resampled at the
+    drawn seeds and prompts (given) and samples within each drawn run and prompt, pooled per seed as
+    avg@k pools, then averaged over the drawn seeds."""
     n_rep, n_items = item_idx.shape
-    k = scores.shape[1]
-    sample_idx = rng.integers(0, k, size=(n_rep, n_items, k))
-    return _pooled_mean(scores[item_idx[..., None], sample_idx], (1, 2))
+    k = scores.shape[2]
+    sample_idx = rng.integers(0, k, size=(n_rep, seed_idx.shape[1], n_items, k))
+    drawn = scores[seed_idx[:, :, None, None], item_idx[:, None, :, None], sample_idx]
+    return _pooled_mean(drawn, (2, 3)).mean(axis=1)
+
+
+def _seed_mean(scores: np.ndarray) -> float:
+    """A method's benchmark mean: the mean over its seeds of each run's pooled mean."""
+    return float(np.mean([_pooled_mean(run, (0, 1)) for run in scores]))
 
 
 def total_avg(samples: pd.DataFrame) -> float:
@@ -81,35 +145,58 @@ class UndefinedTotal(ValueError):
     """A benchmark has no scored sample (e.g. every judge output unparseable): no Total Avg to compare."""
 
 
+def _paired_runs(a: Runs, b: Runs) -> tuple[list[pd.DataFrame], list[pd.DataFrame], bool]:
+    """Both methods' runs, and whether they pair by seed (the same seeds, more than one: then the
+    i-th run of each is the same seed's)."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return _by_seed(a), _by_seed(b), False
+    if len(a) > 1 and set(a) == set(b):
+        return list(a.values()), [b[s] for s in a], True
+    return list(a.values()), list(b.values()), False
+
+
+def _by_seed(runs: Runs) -> list[pd.DataFrame]:
+    return [runs] if isinstance(runs, pd.DataFrame) else list(runs.values())
+
+
 def paired_bootstrap(
-    a: pd.DataFrame, b: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95
+    a: Runs, b: Runs, *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95
 ) -> BootstrapResult:
-    """Bootstrap Total Avg(a) - Total Avg(b) over shared prompts (frames from results.load_samples)."""
-    if set(a["column"]) != set(b["column"]):
-        raise ValueError(
-            f"methods cover different benchmarks: {sorted(set(a['column']))} vs {sorted(set(b['column']))}"
-        )
+    """Bootstrap Total Avg(a) - Total Avg(b) over training seeds, shared prompts and samples (module
+    docstring). A method is one run or {training seed: run}; two with the same seeds pair by seed."""
+    runs_a, runs_b, paired = _paired_runs(a, b)
+    if not runs_a or not runs_b:
+        raise ValueError("a method without any run")
+    runs = [*runs_a, *runs_b]
+    columns = sorted(set(runs[0]["column"]))
+    for frame in runs[1:]:
+        if set(frame["column"]) != set(columns):
+            raise ValueError(
+                f"methods cover different benchmarks: {columns} vs {sorted(set(frame['column']))}"
+            )
     if n_resamples < 1 or not 0 < level < 1:
         raise ValueError(f"need n_resamples >= 1 and 0 < level < 1, got {n_resamples}, {level}")
     rng = np.random.default_rng(seed)
-    columns = sorted(set(a["column"]))
+    seeds_a = _draw_seeds(rng, len(runs_a), n_resamples)
+    seeds_b = seeds_a if paired else _draw_seeds(rng, len(runs_b), n_resamples)
     diffs = np.zeros(n_resamples)
     observed = 0.0
     for column in columns:
-        items_a = set(a.loc[a["column"] == column, "item"])
-        items_b = set(b.loc[b["column"] == column, "item"])
-        if items_a != items_b:
-            only = sorted(items_a ^ items_b)[:5]
-            raise ValueError(f"{column}: the two methods were scored on different prompts, e.g. {only}")
-        items = pd.Index(sorted(items_a))
-        sa, sb = _score_matrix(a, column, items), _score_matrix(b, column, items)
-        if np.isnan(sa).all() or np.isnan(sb).all():
+        item_sets = [set(frame.loc[frame["column"] == column, "item"]) for frame in runs]
+        for other in item_sets[1:]:
+            if other != item_sets[0]:
+                only = sorted(item_sets[0] ^ other)[:5]
+                raise ValueError(f"{column}: the two methods were scored on different prompts, e.g. {only}")
+        items = pd.Index(sorted(item_sets[0]))
+        sa = np.stack([_score_matrix(frame, column, items) for frame in runs_a])
+        sb = np.stack([_score_matrix(frame, column, items) for frame in runs_b])
+        if any(np.isnan(run).all() for run in (*sa, *sb)):
             raise UndefinedTotal(
                 f"{column}: no scored sample in one of the methods, so Total Avg is undefined"
             )
         item_idx = rng.integers(0, len(items), size=(n_resamples, len(items)))
-        diffs += _resampled_means(sa, item_idx, rng) - _resampled_means(sb, item_idx, rng)
-        observed += float(_pooled_mean(sa, (0, 1)) - _pooled_mean(sb, (0, 1)))
+        diffs += _resampled_means(sa, seeds_a, item_idx, rng) - _resampled_means(sb, seeds_b, item_idx, rng)
+        observed += float(_seed_mean(sa) - _seed_mean(sb))
     diffs /= len(columns)
     if np.isnan(diffs).any():
         raise ValueError("a replicate drew only missing samples for some benchmark; too few scored samples")
@@ -126,7 +213,7 @@ def paired_bootstrap(
 
 
 def bootstrap_table(
-    samples: dict[str, pd.DataFrame],
+    samples: Mapping[str, Runs],
     reference: str,
     *,
     n_resamples: int = 2000,
@@ -134,7 +221,8 @@ def bootstrap_table(
     missing: list[str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The companion table: reference method vs. each other method, one row per baseline.
+    """The companion table: reference method vs. each other method, one row per baseline (each method
+    one run or {training seed: run}, as ``paired_bootstrap`` takes them).
 
     ``labels`` maps result keys to display names (rows and the index header); a key without one
     keeps its key. With ``missing`` a comparison whose Total Avg is undefined is left blank and the reason appended
@@ -175,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = load_named_profile(args.profile, check_device=False)
         results = args.results or cache_dir() / "results" / profile.name
-        keys = [args.reference, *(args.baselines or baselines())]
-        samples = {k: load_samples(results / k / "summary.json") for k in keys}
+        seeds = load_runner_config().for_profile(profile.name).training_seeds(profile)
+        runs = seed_keys([args.reference, *(args.baselines or baselines())], seeds)
+        samples = load_runs(results, runs)
         labels = table2_labels()
+        seeded = [labels.get(k, k) for k, r in runs.items() if len(r) > 1]
         table = bootstrap_table(
             samples, args.reference, n_resamples=args.n_resamples, seed=args.seed, labels=labels
         )
@@ -188,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             profile.policy.name_or_path,
             dt.date.today().isoformat(),
             args.out,
-            title=f"Paired bootstrap ({args.n_resamples} resamples of prompts and samples, seed {args.seed}): "
-            f"Total Avg difference of {labels.get(args.reference, args.reference)} vs. each baseline, 95% CI",
+            title=title(args.n_resamples, args.seed, labels.get(args.reference, args.reference), seeded),
             formats={"p boot": ".3f"},
             wall_time_s=time.monotonic() - start,
         )

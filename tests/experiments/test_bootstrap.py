@@ -164,3 +164,92 @@ def test_baselines_are_table2s_other_rows(monkeypatch):
     others = [row.result for row in spec.rows if row.result != bootstrap.REFERENCE]
     assert bootstrap.baselines() == [*others, "new-method"]
     assert bootstrap.REFERENCE in [row.result for row in spec.rows]
+
+
+# --- training seeds: the hierarchical bootstrap ------------------------------------------------------
+def test_one_seed_reduces_to_the_plain_bootstrap(difficulty):
+    """One run per method draws no seed: the numbers are the ones the bootstrap over prompts and
+    samples gave before seeds existed (pinned from that implementation), however the runs are given."""
+    rng = np.random.default_rng(1)
+    small = {c: rng.uniform(0.1, 0.8, 30) for c in ("MATH", "GSM", "IFE")}
+    rng = np.random.default_rng(9)
+    a, b = synthetic(rng, small, 0.05), synthetic(rng, small, 0.0)
+    a.loc[3, "score"] = np.nan
+    pinned = (2.626050420168068, -5.65038515406162, 10.61199041763598, 0.25666666666666665)
+    for runs_a, runs_b in [(a, b), ({42: a}, {42: b}), ({42: a}, b)]:
+        r = paired_bootstrap(runs_a, runs_b, n_resamples=300, seed=5)
+        assert (r.diff, r.ci_low, r.ci_high, r.p_boot) == pinned
+
+
+def constant(prompt_scores: list[float], offset: float) -> pd.DataFrame:
+    """Every sample of a prompt scores the same: sample and prompt draws cancel in a paired difference."""
+    return pd.DataFrame(
+        [("GSM", f"q{i}", k, s + offset) for i, s in enumerate(prompt_scores) for k in range(4)],
+        columns=["column", "item", "sample", "score"],
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(0, 100), min_size=3, max_size=3),
+    st.lists(st.floats(-20, 20), min_size=3, max_size=3, unique=True),
+)
+def test_the_interval_covers_the_spread_of_the_seeds(prompt_scores, offsets):
+    """Seed j of a scores offsets[j] above b on every sample: a replicate's difference is the mean of
+    the offsets of the seeds it drew, so the interval lies within the seeds' range and has width
+    (each extreme seed is drawn three times in 1/27 > 2.5% of replicates)."""
+    a = {seed: constant(prompt_scores, o) for seed, o in zip((42, 43, 44), offsets, strict=True)}
+    b = {42: constant(prompt_scores, 0.0)}
+    r = paired_bootstrap(a, b, n_resamples=400, seed=0)
+    assert r.diff == pytest.approx(np.mean(offsets), abs=1e-9)
+    assert min(offsets) - 1e-9 <= r.ci_low < r.ci_high <= max(offsets) + 1e-9
+
+
+def test_seed_spread_widens_the_interval(difficulty):
+    rng = np.random.default_rng(6)
+    same = {s: synthetic(rng, difficulty, 0.05) for s in (42, 43, 44)}
+    spread = {
+        s: synthetic(rng, difficulty, 0.05 + d) for s, d in zip((42, 43, 44), (-0.1, 0.0, 0.1), strict=True)
+    }
+    b = {s: synthetic(rng, difficulty, 0.0) for s in (42, 43, 44)}
+    narrow = paired_bootstrap(same, b, n_resamples=400, seed=0)
+    wide = paired_bootstrap(spread, b, n_resamples=400, seed=0)
+    assert wide.ci_high - wide.ci_low > 2 * (narrow.ci_high - narrow.ci_low)
+
+
+def test_methods_with_the_same_seeds_pair_by_seed():
+    """At one seed both methods share the cascade's first stage: an effect of the seed that both
+    runs of that seed carry cancels when the seeds are drawn once for both, not when drawn apart."""
+    prompts = [10.0, 50.0, 90.0]
+    shared = dict(zip((42, 43, 44), (-8.0, 0.0, 8.0), strict=True))
+    a = {s: constant(prompts, 5.0 + e) for s, e in shared.items()}
+    b = {s: constant(prompts, e) for s, e in shared.items()}
+    paired = paired_bootstrap(a, b, n_resamples=200, seed=0)
+    assert paired.ci_low == pytest.approx(5.0) and paired.ci_high == pytest.approx(5.0)
+    apart = paired_bootstrap(a, {s + 100: run for s, run in b.items()}, n_resamples=200, seed=0)
+    assert apart.diff == pytest.approx(5.0) and apart.ci_high - apart.ci_low > 5.0
+
+
+def test_seeded_runs_must_share_prompts_and_benchmarks(difficulty):
+    rng = np.random.default_rng(0)
+    a = {42: synthetic(rng, difficulty, 0.0), 43: synthetic(rng, difficulty, 0.0)}
+    b = synthetic(rng, difficulty, 0.0)
+    with pytest.raises(ValueError, match="different prompts"):
+        paired_bootstrap({**a, 44: a[42][a[42]["item"] != "q3"]}, b, n_resamples=10)
+    with pytest.raises(ValueError, match="different benchmarks"):
+        paired_bootstrap({**a, 44: a[42][a[42]["column"] != "IFE"]}, b, n_resamples=10)
+
+
+def test_seed_keys_expand_table2s_seeded_rows():
+    from experiments.bootstrap import seed_keys
+    from experiments.checkpoints import Seeds
+
+    keys = seed_keys(["care-rl/math", "nvv/math", "mgs"], Seeds(42, (42, 43, 44)))
+    assert keys["care-rl/math"] == {
+        42: "care-rl/math",
+        43: "seed/43/care-rl/math",
+        44: "seed/44/care-rl/math",
+    }
+    assert keys["nvv/math"][43] == "seed/43/nvv/math"
+    assert keys["mgs"] == {42: "mgs"}  # trained once
+    assert seed_keys(["care-rl/math"], Seeds(42, (42,))) == {"care-rl/math": {42: "care-rl/math"}}
