@@ -50,12 +50,26 @@ def read_adapter(adapter_dir: Path) -> dict[str, Tensor]:
     return load_file(str(path))
 
 
-def edit_name(stage_key: str, edit: str, spec: DacspSpec, seed: int) -> str:
+def trained_adapter(adapter_dir: Path, init: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A single-domain run's adapter, checked to hold the same tensors as the fresh LoRA it started from."""
+    finetuned = read_adapter(adapter_dir)
+    if set(finetuned) != set(init):
+        raise ConfigError(
+            f"{adapter_dir}: adapter tensors do not match the profile's fresh LoRA "
+            f"(only in adapter: {sorted(set(finetuned) - set(init))[:3]}, "
+            f"only in fresh LoRA: {sorted(set(init) - set(finetuned))[:3]})"
+        )
+    return finetuned
+
+
+def edit_name(stage_key: str, edit: str, spec: DacspSpec, seed: int, rank: int | None = None) -> str:
     """A content name for one edited adapter: a function of exactly these inputs (factor-space edits
-    keep the names they had before layer space existed)."""
+    keep the names they had before layer space existed). A fixed ``rank`` takes tau's place: the
+    energy rule does not choose its directions."""
     space = "" if spec.space == "factor" else f"|{spec.space}"
-    digest = hashlib.sha256(f"{stage_key}|{edit}|{spec.tau!r}|{seed}{space}".encode()).hexdigest()[:12]
-    return f"surgery-{edit}-{digest}"
+    size = repr(spec.tau) if rank is None else f"k{rank}"
+    digest = hashlib.sha256(f"{stage_key}|{edit}|{size}|{seed}{space}".encode()).hexdigest()[:12]
+    return f"surgery-{edit}{'' if rank is None else f'-k{rank}'}-{digest}"
 
 
 def resized_config(config: dict, rank: int, source: Path) -> dict:
@@ -69,23 +83,24 @@ def resized_config(config: dict, rank: int, source: Path) -> dict:
 
 
 def write_edited_adapter(
-    adapter_dir: Path, init: dict[str, Tensor], edit: str, spec: DacspSpec, seed: int, out_dir: Path
+    adapter_dir: Path,
+    init: dict[str, Tensor],
+    edit: str,
+    spec: DacspSpec,
+    seed: int,
+    out_dir: Path,
+    rank: int | None = None,
 ) -> Path:
-    """Save init + edited(adapter - init) as a PEFT adapter folder (written whole, then renamed)."""
+    """Save init + edited(adapter - init) as a PEFT adapter folder (written whole, then renamed); ``rank``
+    fixes the directions per layer instead of the energy rule."""
     from safetensors.torch import save_file
 
     from care_rl.dacsp.checkpoint_surgery import edit_checkpoint
 
     if (out_dir / ADAPTER_WEIGHTS).is_file():
         return out_dir
-    finetuned = read_adapter(adapter_dir)
-    if set(finetuned) != set(init):
-        raise ConfigError(
-            f"{adapter_dir}: adapter tensors do not match the profile's fresh LoRA "
-            f"(only in adapter: {sorted(set(finetuned) - set(init))[:3]}, "
-            f"only in fresh LoRA: {sorted(set(init) - set(finetuned))[:3]})"
-        )
-    edited = edit_checkpoint(init, finetuned, edit, spec.tau, seed, spec.space)  # type: ignore[arg-type]
+    finetuned = trained_adapter(adapter_dir, init)
+    edited = edit_checkpoint(init, finetuned, edit, spec.tau, seed, spec.space, rank)  # type: ignore[arg-type]
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
     ranks = {v.shape[0] for k, v in edited.items() if ".lora_A." in k}
     if len(ranks) > 1:
@@ -96,3 +111,15 @@ def write_edited_adapter(
         save_file({k: v.contiguous() for k, v in edited.items()}, str(tmp / ADAPTER_WEIGHTS))
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
     return out_dir
+
+
+def update_energy(
+    adapter_dir: Path, init: dict[str, Tensor], edit: str | None, spec: DacspSpec, rank: int | None = None
+) -> float:
+    """Percent of the single-domain update (adapter - init, in ``spec.space``) whose energy the edit
+    keeps (care_rl.dacsp.checkpoint_surgery.edit_energy; None: the update itself, 100 unless it is
+    zero): the energy side of the rank sweep."""
+    from care_rl.dacsp.checkpoint_surgery import edit_energy
+
+    finetuned = trained_adapter(adapter_dir, init)
+    return 100.0 * edit_energy(init, finetuned, edit, spec.tau, spec.space, rank)  # type: ignore[arg-type]

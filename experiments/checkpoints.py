@@ -13,6 +13,8 @@ once into a ``Checkpoint`` and written back from its fields (``Checkpoint.key``)
                                evaluation for numbers no table prints
     surgery/<domain>/<edit>    Table 14: a checkpoint-surgery edit of <domain>'s single-domain update
                                (experiments/checkpoints.yaml), evaluated on <domain> only
+    surgery/<domain>/<edit>-k<rank>  the same edit on a fixed number of directions per layer instead
+                               of the energy rule (the rank sweep: keep_top-k4)
     judge/<variant>            Table 6: a reward-judge variant's accuracy (experiments/checkpoints.yaml)
     order/<method>/<d1-d2-d3>  the order sweep: <method>'s last stage, trained in that domain order
     seed/<n>/<key>             a replicate of a stage checkpoint <key> whose cascade trained with
@@ -26,6 +28,7 @@ Unknown keys fail naming what is wrong.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -37,6 +40,7 @@ from experiments.paths import CHECKPOINTS_YAML, METHODS_DIR
 
 BASE = "base"
 SEED = "seed"
+RANK_SEP = "-k"  # surgery/<domain>/<edit>-k<rank>: edit names hold no '-'
 
 
 class SurgerySpec(Strict):
@@ -63,6 +67,7 @@ class Checkpoint:
     stage: str | None = None
     domain: str | None = None
     edit: str | None = None  # surgery: a care_rl.dacsp checkpoint-surgery edit
+    rank: int | None = None  # surgery: directions per layer (None: the energy rule at dacsp.tau)
     variant: str | None = None  # judge
     order: tuple[str, ...] | None = None
     seed: int | None = None  # a stage's training seed (dapo.seed); None: the profile's
@@ -74,7 +79,8 @@ class Checkpoint:
         if self.kind == "judge":
             return f"judge/{self.variant}"
         if self.kind == "surgery":
-            return f"surgery/{self.domain}/{self.edit}"
+            rank = "" if self.rank is None else f"{RANK_SEP}{self.rank}"
+            return f"surgery/{self.domain}/{self.edit}{rank}"
         if self.kind == "base":
             name = BASE
         elif self.order is not None:
@@ -102,6 +108,21 @@ def _check_method(name: str, where: str) -> None:
 def _check_domain(domain: str, where: str) -> None:
     if domain not in DOMAINS:
         raise ConfigError(f"{where}: unknown domain {domain!r}; known: {list(DOMAINS)}")
+
+
+def split_edit(name: str, where: str) -> tuple[str, int | None]:
+    """A surgery key's last part: the edit and its fixed rank (``keep_top-k4`` -> keep_top, 4), or the
+    edit alone (the energy rule). A rank is a positive integer written without leading zeros, so a key
+    is written back as it was read."""
+    edit, sep, rank = name.partition(RANK_SEP)
+    if not sep:
+        return edit, None
+    if not re.fullmatch(r"[1-9][0-9]*", rank):
+        raise ConfigError(
+            f"{where}: rank {rank!r} after {RANK_SEP!r} is not a positive integer "
+            f"(surgery/<domain>/<edit>{RANK_SEP}<rank>, e.g. keep_top{RANK_SEP}4)"
+        )
+    return edit, int(rank)
 
 
 def resolve(key: str, table: CheckpointTable) -> Checkpoint:
@@ -132,7 +153,9 @@ def resolve(key: str, table: CheckpointTable) -> Checkpoint:
             raise ConfigError(
                 f"{where}: no single-domain update for {domain!r} ({CHECKPOINTS_YAML.name} surgery.updates)"
             )
-        return Checkpoint("surgery", method=table.surgery.updates[domain], domain=domain, edit=edit)
+        edit, rank = split_edit(edit, where)
+        method = table.surgery.updates[domain]
+        return Checkpoint("surgery", method=method, domain=domain, edit=edit, rank=rank)
     if head == "judge" and len(rest) == 1:
         if rest[0] not in table.judge.variants:
             raise ConfigError(f"{where}: unknown judge variant; known: {table.judge.variants}")
@@ -149,7 +172,7 @@ def resolve(key: str, table: CheckpointTable) -> Checkpoint:
             _check_domain(rest[0], where)
         return Checkpoint("stage", method=head, stage=rest[0] if rest else None)
     raise ConfigError(
-        f"{where}: expected base, <method>[/<domain>][@<domain>], surgery/<domain>/<edit>, "
+        f"{where}: expected base, <method>[/<domain>][@<domain>], surgery/<domain>/<edit>[-k<rank>], "
         "judge/<variant>, order/<method>/<d1-d2-d3> or seed/<n>/<key>"
     )
 

@@ -4,6 +4,8 @@
 - rewards:   per-domain mean reward over training steps, from the trainer's log JSONL;
 - dacsp:     energy fractions of the updates DACSP saw in its subspace, per step and space, against chance;
 - surgery:   target-domain averages of the checkpoint-surgery variants (Table 14) as bars;
+- surgery_rank: the gain the top-k directions retain against the energy they hold, per k (the rank
+  sweep beyond the paper);
 - feasibility: each single-domain stage's change of every domain vs. Base (Table 3), against twice
   the base model's avg@k std on the trained domain (can the stage learn its stand-in data at all?).
 
@@ -331,6 +333,79 @@ def surgery_figure(
         ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     empty = [str(label) for label in edited.index if label not in drawn]
     _note_left_out(fig, empty + [c for c in cols if changes[c].isna().all() and len(empty) < len(edited)])
+    return fig
+
+
+def surgery_rank_figure(
+    table: pd.DataFrame,
+    ranks: Mapping[str, int | None],
+    order: Sequence[str],
+    base: str = "Base",
+    full: str = "Full update",
+) -> Figure:
+    """Per domain (colour, legend in training order ``order``): the Ret. Gain (%) of the top-k edit at
+    each k (points on a line) and the energy (%) its k directions hold (dashed), so gain and energy
+    read at a glance; the energy rule's row (``ranks`` None) sits right of a dotted line with its own
+    markers. ``ranks``: row label -> k of each top-k row (``base``, ``full``: the reference rows).
+    A domain whose full update did not gain has no Ret. Gain (metrics.retained_gain): its energy is
+    still drawn, and the figure says why its gain is not."""
+    missing = [r for r in [base, full, *ranks] if r not in table.index]
+    if missing:
+        raise ValueError(f"rank-sweep frame lacks row(s) {missing} (rows: {list(table.index)})")
+    domains = [d for d in order if m.DOMAIN_AVG[d] in _domain_columns(table, order)]
+    if not domains:
+        raise ValueError(f"rank-sweep frame has no domain-average columns ({list(table.columns)})")
+    fixed = [label for _, label in sorted((k, label) for label, k in ranks.items() if k is not None)]
+    rule = [label for label, k in ranks.items() if k is None]
+    x = {label: float(i) for i, label in enumerate(fixed)} | {label: float(len(fixed)) for label in rule}
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    no_gain = []
+    for color, domain in zip(colors, domains, strict=False):
+        col, name = m.DOMAIN_AVG[domain], DOMAIN_LABELS[domain]
+        ref = {row: {domain: float(table.loc[row, col])} for row in (base, full)}
+        try:
+            gains = {
+                label: m.retained_gain({domain: float(table.loc[label, col])}, ref[base], ref[full])
+                for label in ranks
+            }
+        except m.Undefined:
+            gains = {}
+            no_gain.append(name)
+        energy = table.get(m.ENERGY[domain])
+        for rows, style in ((fixed, {"ls": "-"}), (rule, {"ls": "none", "ms": 11})):
+            if not rows:
+                continue
+            tag = "" if rows is fixed else f", {' / '.join(rows)}"
+            xs = [x[r] for r in rows]
+            if gains:
+                marker = "o" if rows is fixed else "*"
+                ax.plot(
+                    xs,
+                    [gains[r] for r in rows],
+                    marker=marker,
+                    color=color,
+                    label=f"{name}: Ret. Gain{tag}",
+                    **style,
+                )
+            if energy is not None and energy[rows].notna().any():
+                dashed = {"ls": "--", "marker": "."} if rows is fixed else {"ls": "none", "marker": "x"}
+                ax.plot(xs, energy[rows], color=color, label=f"{name}: energy held{tag}", **dashed)
+    if rule and fixed:
+        ax.axvline(len(fixed) - 0.5, color="0.5", ls=":", lw=1)
+    ax.axhline(0.0, color="black", lw=0.8, zorder=0.5)
+    ax.axhline(100.0, color="0.5", lw=0.8, zorder=0.5)
+    ticks = [str(ranks[label]) for label in fixed] + ([" / ".join(rule)] if rule else [])
+    ax.set_xticks([x[label] for label in fixed] + ([x[rule[0]]] if rule else []), ticks)
+    ax.set_xlabel("top-k directions kept per layer")
+    ax.set_ylabel(f"% of the {full.lower()}")
+    ax.set_title("Top-k surgery: gain retained vs. energy held")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    ax.grid(alpha=0.3)
+    if no_gain:  # above the title: the legend takes the space under the axes
+        note = f"Ret. Gain undefined, the full update did not gain: {', '.join(no_gain)}"
+        fig.text(0.5, 0.99, note, ha="center", va="top", fontsize=7, color="0.35")
     return fig
 
 

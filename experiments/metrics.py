@@ -13,6 +13,10 @@ Definitions, and how each was pinned down from the paper's tables:
   right after its own stage; with no previously trained domain it is 0.0 (Table 4 prints 0.0);
 - Ret. Gain (Table 14) is the mean over domains of (edited - base) / (full - base), in percent,
   defined only when the full update raised every domain;
+- M.Energy, C.Energy, IF Energy (the rank sweep, beyond the paper) are the percent of a domain's
+  single-domain update energy Σ‖ΔW‖² that a row's directions hold, computed from the adapters when a
+  run renders the table (experiments.adapter_surgery.update_energy); a fact about the update, not a
+  score, so never bold;
 - a std is the sample std (ddof=1) of the four per-sample-set means: the paper's AIME stds (30
   problems) only come out that way, e.g. set means 0, 3.33, 6.67, 6.67 -> mean 4.2, std 3.19.
   The std of a domain average is the std of the per-set domain averages (set k averages each
@@ -42,12 +46,15 @@ TOTAL = "Total Avg"
 OOD = "OOD Change"
 REG = "Reg."
 RET_GAIN = "Ret. Gain (%)"
+ENERGY: dict[Domain, str] = {"math": "M.Energy (%)", "chat": "C.Energy (%)", "if": "IF Energy (%)"}
 
-#: Columns where a smaller value is better; every other column is higher-is-better.
+#: Columns where a smaller value is better; every other ranked column is higher-is-better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({REG})
+#: Columns that are not scores: no best value, never bold.
+UNRANKED: frozenset[str] = frozenset(ENERGY.values())
 #: Every column a table may ask for.
 KNOWN_COLUMNS: frozenset[str] = frozenset(
-    (*BENCHMARK_COLUMNS, *JUDGE_COLUMNS, *DOMAIN_AVG.values(), TOTAL, OOD, REG, RET_GAIN)
+    (*BENCHMARK_COLUMNS, *JUDGE_COLUMNS, *DOMAIN_AVG.values(), TOTAL, OOD, REG, RET_GAIN, *UNRANKED)
 )
 
 

@@ -49,11 +49,18 @@ ALIASES = {
     "judge-accuracy": ["table6"],
     "ablation-dacsp": ["table7"],
     "surgery": ["table14"],
+    "surgery-rank": ["surgery_rank"],  # beyond the paper: Table 14's top edit at k = 1, 2, 4, 8
 }
 SPECIAL = ("tables-expanded", "figures", "bootstrap", "order-sweep", "all")
 # a table's own figure, drawn whenever the table is: Table 3's feasibility bars, Table 4's stage-wise
-# curves, Table 14's surgery bars
-FIGURE_TABLES = {"table3": "feasibility", "table4": "stagewise", "table14": "surgery"}
+# curves, Table 14's surgery bars, the rank sweep's retained gain against energy. `figures` draws
+# those of the paper's tables
+FIGURE_TABLES = {
+    "table3": "feasibility",
+    "table4": "stagewise",
+    "table14": "surgery",
+    "surgery_rank": "surgery_rank",
+}
 REWARD_CURVE_METHOD = "care-rl"  # reward curves and DACSP energy: the CARE-RL cascade's stages
 
 
@@ -94,10 +101,14 @@ def table_keys(name: str, seeds: ck.Seeds | None = None) -> list[str]:
     return keys
 
 
+def figure_tables(work: Work) -> list[str]:
+    """The tables whose figures ``work`` draws: its own, and with ``figures`` the paper tables'."""
+    return [t for t in FIGURE_TABLES if t in work.tables or (work.figures and t in TABLES)]
+
+
 def required_keys(work: Work, seeds: ck.Seeds | None = None) -> list[str]:
     keys = [k for t in work.tables for k in table_keys(t, seeds)]
-    if work.figures:
-        keys += [k for t in FIGURE_TABLES for k in table_keys(t, seeds)]
+    keys += [k for t in figure_tables(work) for k in table_keys(t, seeds)]
     if work.bootstrap:  # CARE-RL against every other row of Table 2 (experiments.bootstrap)
         keys += table_keys("table2", seeds)
     return list(dict.fromkeys(keys))
@@ -222,7 +233,8 @@ class Planner:
             if checkpoint.kind == "surgery":
                 assert checkpoint.edit is not None
                 spec = self.profile.dacsp
-                job.eval_name = edit_name(stage_key, checkpoint.edit, spec, self.settings.surgery_seed)
+                seed = self.settings.surgery_seed
+                job.eval_name = edit_name(stage_key, checkpoint.edit, spec, seed, checkpoint.rank)
         elif checkpoint.kind == "base":
             job.eval_name = "base"
         return job

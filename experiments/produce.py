@@ -87,9 +87,8 @@ class Producer:
             edit = job.checkpoint.edit
             assert edit is not None
             self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.method})")
-            write_edited_adapter(
-                adapter, self.initial_adapter, edit, self.profile.dacsp, self.settings.surgery_seed, out
-            )
+            seed, rank = self.settings.surgery_seed, job.checkpoint.rank
+            write_edited_adapter(adapter, self.initial_adapter, edit, self.profile.dacsp, seed, out, rank)
         return out
 
     def judge_summary(self, job: Job) -> Path:

@@ -15,9 +15,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from care_rl.dacsp.checkpoint_surgery import ZeroUpdateError
 from care_rl.training.cascade_plan import load_method
+from experiments import checkpoints as ck
 from experiments import figures as fg
 from experiments import metrics as m
+from experiments.adapter_surgery import update_energy
 from experiments.bootstrap import (
     REFERENCE,
     baselines,
@@ -29,19 +32,43 @@ from experiments.bootstrap import (
 )
 from experiments.order_sweep import order_sweep_table
 from experiments.paths import method_path
-from experiments.plan import FIGURE_TABLES, REWARD_CURVE_METHOD, Job, Plan, Planner, table_keys
+from experiments.plan import FIGURE_TABLES, REWARD_CURVE_METHOD, Job, Plan, Planner, figure_tables, table_keys
 from experiments.produce import Producer
 from experiments.provenance import RunStamp, compute_record
 from experiments.results import load_summary
 from experiments.stage_logs import energy_rows, reward_rows
 from experiments.table_specs import TableSpec
-from experiments.tables import build, build_table, checkpoint_scores, load_spec, spread_label, write_table
+from experiments.tables import (
+    build,
+    build_table,
+    checkpoint_scores,
+    energy_keys,
+    load_spec,
+    spread_label,
+    write_table,
+)
+
+
+def top_k_ranks(spec: TableSpec) -> dict[str, int | None]:
+    """Row label -> k of each row whose every checkpoint is a keep_top edit (None: the energy rule)."""
+    table, ranks = ck.load_table(), {}
+    for row in spec.rows:
+        cs = [ck.resolve(key, table) for key in (row.domain_results or {}).values()]
+        if cs and all(c.kind == "surgery" and c.edit == "keep_top" for c in cs):
+            if len({c.rank for c in cs}) > 1:
+                raise ValueError(f"table {spec.name}, row {row.label!r}: its domains edit different ranks")
+            ranks[row.label] = cs[0].rank
+    return ranks
+
 
 # a table's figure from its spec and its frame of means and stds (which std: the spread label,
 # experiments.tables.spread_label), legends in training order. Feasibility reads the base's avg@k std.
 FIGURES: dict[str, Callable[[TableSpec, pd.DataFrame, pd.DataFrame | None, Sequence[str], str], Figure]] = {
     "stagewise": lambda spec, frame, stds, order, spread: fg.stagewise_figure(frame, stds, order, spread),
     "surgery": lambda spec, frame, stds, order, spread: fg.surgery_figure(frame, stds, order, spread=spread),
+    "surgery_rank": lambda spec, frame, stds, order, spread: fg.surgery_rank_figure(
+        frame, top_k_ranks(spec), order, base=str(spec.base), full=str(spec.full)
+    ),
     "feasibility": lambda spec, frame, stds, order, spread: fg.feasibility_figure(
         frame, stds, {r.label: r.ood_target for r in spec.rows if r.ood_target}, order, base=str(spec.base)
     ),
@@ -58,11 +85,12 @@ class Renderer:
         )
         self.stamp = stamp
         self.missing = planner.missing  # cells and figures left out, printed as notes at the end
+        self.energy: dict[str, float] = {}  # result key -> percent of its update's energy, once per run
 
     def render_all(self, plan: Plan) -> list[Path]:
         work = plan.work
         paths = self.tables(work.tables)
-        for table in FIGURE_TABLES if work.figures else [t for t in work.tables if t in FIGURE_TABLES]:
+        for table in figure_tables(work):
             paths += self.table_figure(table)
         if work.figures:
             paths += self.training_figures()
@@ -84,8 +112,31 @@ class Renderer:
                 run=self.stamp,
                 compute=self.producer.compute(table_keys(name, self.planner.seeds)),
                 seeds=self.planner.seeds,
+                energies=self.energies(load_spec(name)),
             )
         return paths
+
+    def energies(self, spec: TableSpec) -> dict[str, float]:
+        """Percent of its single-domain update's energy each key of ``spec``'s energy columns holds:
+        Base none, a trained checkpoint all of its update (adapter - fresh LoRA), an edit what
+        ``update_energy`` computes from the adapters. A zero update leaves its cells empty, said why."""
+        for key in energy_keys(spec):
+            if key in self.energy:
+                continue
+            job = self.producer.produced[key]
+            c = job.checkpoint
+            if c.kind == "base":
+                self.energy[key] = 0.0
+                continue
+            if job.cascade is None:
+                raise ValueError(f"table {spec.name}: {key!r} has no update to measure the energy of")
+            adapter = self.producer.train(job.cascade)[job.stage].checkpoint.adapter_dir
+            init = self.producer.initial_adapter
+            try:
+                self.energy[key] = update_energy(adapter, init, c.edit, self.profile.dacsp, c.rank)
+            except ZeroUpdateError as e:
+                self.missing.append(f"table {spec.name}: {key}: {c.method}'s {e}")
+        return self.energy
 
     def _figure_meta(self) -> dict[str, Any]:
         return {
@@ -98,7 +149,7 @@ class Renderer:
     def table_figure(self, table: str) -> list[Path]:
         """The figure drawn from one table's numbers (``FIGURE_TABLES``)."""
         name, spec, seeds = FIGURE_TABLES[table], load_spec(table), self.planner.seeds
-        frame, stds = build_table(spec, self.dirs.results, self.missing, seeds)
+        frame, stds = build_table(spec, self.dirs.results, self.missing, seeds, self.energies(spec))
         order = load_method(method_path(REWARD_CURVE_METHOD)).order  # legends list domains as trained
         return fg.save_figure(
             FIGURES[name](spec, frame, stds, order, spread_label(spec, seeds)),

@@ -47,8 +47,22 @@ def checkpoint_scores(results: Mapping[str, BenchmarkResult]) -> tuple[dict[str,
     return means, stds
 
 
+def energy_keys(spec: TableSpec) -> list[str]:
+    """The result keys whose update energy the table's energy columns (metrics.ENERGY) read: for each
+    row, the key behind each domain that has an energy column."""
+    keys = []
+    for row in spec.rows:
+        sources = row.domain_results or dict.fromkeys(m.ENERGY, row.result)
+        keys += [k for d, k in sources.items() if m.ENERGY[d] in spec.columns and k is not None]
+    return list(dict.fromkeys(keys))
+
+
 def build_table(
-    spec: TableSpec, results_dir: Path, missing: list[str] | None = None, seeds: ck.Seeds | None = None
+    spec: TableSpec,
+    results_dir: Path,
+    missing: list[str] | None = None,
+    seeds: ck.Seeds | None = None,
+    energies: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Means and stds (NaN where unknown or not applicable), one row per spec row.
 
@@ -60,7 +74,9 @@ def build_table(
     By default a missing summary, column or undefined derived metric is an error. With a ``missing``
     list the cell is left NaN (rendered "--") and the reason appended to the list instead: the runner
     uses this where a profile cannot produce a number (a smoke judge that never parses, no PA-GRM-DS
-    judge configured) and prints every such cell, so nothing is silently dropped."""
+    judge configured) and prints every such cell, so nothing is silently dropped.
+    ``energies``: the energy columns' values per result key (``energy_keys``), in percent; the runner
+    computes them from the adapters (experiments.render), summaries do not hold them."""
     cache: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
 
     def scores(key: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -112,6 +128,21 @@ def build_table(
     for row in spec.rows:
         for (seed, replicate), v in zip(replicates[row.label], values[row.label], strict=True):
             where = f"row {row.label!r}" + (f" at training seed {seed}" if row.seeded and seeds else "")
+            for domain, key in (
+                replicate.domain_results or dict.fromkeys(m.ENERGY, replicate.result)
+            ).items():
+                if m.ENERGY[domain] not in spec.columns:
+                    continue
+                if energies is not None and key in energies:
+                    v[m.ENERGY[domain]] = energies[key]
+                    continue
+                problem = (
+                    f"table {spec.name}, {where}: no {m.ENERGY[domain]} for {key!r} (computed from the "
+                    "adapters when `python -m experiments.run` renders the table)"
+                )
+                if missing is None:
+                    raise ConfigError(problem)
+                missing.append(problem)
             if row.ood_target is not None:
                 target = row.ood_target
                 v[m.OOD] = derived(where, m.OOD, lambda v=v, t=target: m.ood_change(v, means[spec.base], t))
@@ -136,7 +167,7 @@ def build_table(
                 )
         means[row.label], seed_stds = _over_seeds(values[row.label])
         stds[row.label] = seed_stds if len(values[row.label]) > 1 else read[row.label][0][1]
-    needs = [c for c in spec.columns if c not in (m.OOD, m.REG, m.RET_GAIN)]
+    needs = [c for c in spec.columns if c not in (m.OOD, m.REG, m.RET_GAIN, *m.ENERGY.values())]
     for row in spec.rows:
         lacking = [c for c in needs if c not in means[row.label]]
         if lacking:
@@ -174,7 +205,7 @@ def best_mask(df: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.DataFrame:
     mask = pd.DataFrame(False, index=df.index, columns=df.columns)
     eligible = ~df.index.isin(list(exclude))
     for col in df.columns:
-        if col not in m.KNOWN_COLUMNS:
+        if col not in m.KNOWN_COLUMNS or col in m.UNRANKED:
             continue
         shown = df.loc[eligible, col].round(1).dropna()
         if shown.empty:
@@ -329,17 +360,18 @@ def build(
     run: RunStamp | None = None,
     compute: dict[str, Any] | None = None,
     seeds: ck.Seeds | None = None,
+    energies: Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Build one table from the profile's eval summaries and write it with the paper's rows beside
-    (``missing``: see ``build_table``; ``run``, ``compute``: the run rendering them and the compute
-    behind them, for the provenance; ``seeds``: the training seeds of seeded rows, by default the
-    profile's, experiments/runner.yaml)."""
+    (``missing``, ``energies``: see ``build_table``; ``run``, ``compute``: the run rendering them and
+    the compute behind them, for the provenance; ``seeds``: the training seeds of seeded rows, by
+    default the profile's, experiments/runner.yaml)."""
     start = time.monotonic()
     profile = load_named_profile(profile_name, check_device=False)
     spec = load_spec(name)
     results_dir = results_dir or cache_dir() / "results" / profile.name
     seeds = seeds or load_runner_config().for_profile(profile.name).training_seeds(profile)
-    df, stds = build_table(spec, results_dir, missing, seeds)
+    df, stds = build_table(spec, results_dir, missing, seeds, energies)
     seeded = seeded_rows(spec, seeds)
     shown: pd.DataFrame | None = None  # the stds the cells print
     if spec.show_std:

@@ -24,7 +24,8 @@ What a layer is follows ``space`` (dacsp.space):
 
 By construction (no evaluation involved): the top subspace holds ≥ τ of each layer's ‖ΔW‖² (the energy
 rule), and a random subspace of rank k holds k/(mn) of it in expectation. ``energy_held`` reports both
-per k, to set next to the gain each edited checkpoint retains.
+per k, and ``edit_energy`` the share one edit keeps, to set next to the gain each edited checkpoint
+retains.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ EDITS: tuple[str, ...] = ("keep_top", "remove_top", "keep_random", "remove_rando
 HARD_PROJECTION = DacspSpec(alpha=0.0, beta=0.0)
 
 
+class ZeroUpdateError(ValueError):
+    """The fine-tuned state equals the base: there is no update whose energy a subspace could hold (a
+    stage whose every step was skipped)."""
+
+
 def remove_subspace(delta: Tensor, u: Tensor, v: Tensor) -> Tensor:
     """ΔW - Σ_i (u_iᵀ ΔW v_i) u_i v_iᵀ for orthonormal columns u_i, v_i: DACSP's modulation of ``delta``
     at α = β = 0 against the basis {u_i v_iᵀ}."""
@@ -62,11 +68,17 @@ def random_factors(m: int, n: int, k: int, generator: torch.Generator) -> tuple[
     return u, v
 
 
+def edit_rank(s: Tensor, tau: float, rank: int | None) -> int:
+    """How many directions an edit takes in a layer whose update has singular values ``s``: the energy
+    rule at ``tau``, or ``rank`` capped at the layer's numerical rank."""
+    return energy_rank(s, tau) if rank is None else min(rank, energy_rank(s, 1.0))
+
+
 def _subspace(
     u: Tensor, s: Tensor, v: Tensor, edit: str, tau: float, rank: int | None, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
     """The k directions an edit acts on, from the SVD (u, s, v) of the layer's update."""
-    k = energy_rank(s, tau) if rank is None else min(rank, energy_rank(s, 1.0))
+    k = edit_rank(s, tau, rank)
     if edit.endswith("random"):
         return random_factors(u.shape[0], v.shape[0], k, generator)
     return u[:, :k], v[:, :k]
@@ -152,6 +164,28 @@ def edit_checkpoint(
     return out
 
 
+def _spectra(
+    base: Mapping[str, Tensor], finetuned: Mapping[str, Tensor], space: Literal["layer", "factor"]
+) -> list[tuple[Tensor, int, int]]:
+    """Per layer (``space``, as ``edit_checkpoint`` splits them): the singular values of its update,
+    descending, and the layer's shape m, n. Refuses a zero update: it has no energy to hold."""
+    deltas = task_vectors(base, finetuned)
+    pairs = lora_pairs(deltas) if space == "layer" else {}
+    paired = {name for names in pairs.values() for name in names}
+    spectra = []
+    for a_name, b_name in pairs.values():
+        ab = [t[x].to(torch.float64) for x in (b_name, a_name) for t in (base, finetuned)]
+        _, s, _ = low_rank_svd(*update_factors(ab[0], ab[2], ab[1], ab[3]))
+        spectra.append((s, ab[0].shape[0], ab[2].shape[1]))
+    for name, delta in deltas.items():
+        if name not in paired:
+            view = matrix_view(delta.to(torch.float64))
+            spectra.append((torch.linalg.svdvals(view), *view.shape))
+    if sum(float(s.square().sum()) for s, _, _ in spectra) == 0:
+        raise ZeroUpdateError("the update is zero: no energy to hold")
+    return spectra
+
+
 def energy_held(
     base: Mapping[str, Tensor],
     finetuned: Mapping[str, Tensor],
@@ -163,21 +197,8 @@ def energy_held(
     capped at min(m, n))
     (``random``). Both are facts about the update, not about capability: the gain an edited checkpoint
     retains is the evidence to set beside them."""
-    deltas = task_vectors(base, finetuned)
-    pairs = lora_pairs(deltas) if space == "layer" else {}
-    paired = {name for names in pairs.values() for name in names}
-    spectra = []  # (squared singular values, m, n) per layer
-    for a_name, b_name in pairs.values():
-        ab = [t[x].to(torch.float64) for x in (b_name, a_name) for t in (base, finetuned)]
-        _, s, _ = low_rank_svd(*update_factors(ab[0], ab[2], ab[1], ab[3]))
-        spectra.append((s.square(), ab[0].shape[0], ab[2].shape[1]))
-    for name, delta in deltas.items():
-        if name not in paired:
-            view = matrix_view(delta)
-            spectra.append((torch.linalg.svdvals(view).square(), *view.shape))
+    spectra = [(s.square(), m, n) for s, m, n in _spectra(base, finetuned, space)]
     total = sum(float(s.sum()) for s, _, _ in spectra)
-    if total == 0:
-        raise ValueError("the update is zero: no energy to hold")
     return {
         k: {
             "top": sum(float(s[:k].sum()) for s, _, _ in spectra) / total,
@@ -185,3 +206,30 @@ def energy_held(
         }
         for k in ranks
     }
+
+
+def edit_energy(
+    base: Mapping[str, Tensor],
+    finetuned: Mapping[str, Tensor],
+    edit: Edit | None,
+    tau: float,
+    space: Literal["layer", "factor"] = "layer",
+    rank: int | None = None,
+) -> float:
+    """The fraction of the update's energy Σ_layers ‖ΔW‖² that ``edit_checkpoint`` with the same
+    arguments keeps: keep_top the top directions' share (≥ τ under the energy rule), keep_random a
+    random subspace's expected share k/(mn) per layer; the remove edits the rest (keep and remove are
+    P and I - P, so their energies add up to the whole). ``edit`` None: the unedited update, all of it.
+    A zero update has no energy to share out (ZeroUpdateError)."""
+    if edit is not None and edit not in EDITS:
+        raise ValueError(f"unknown surgery edit {edit!r}; expected one of {list(EDITS)}")
+    spectra = _spectra(base, finetuned, space)
+    if edit is None:
+        return 1.0
+    kept = total = 0.0
+    for s, m, n in spectra:
+        energy = s.square()
+        k = edit_rank(s, tau, rank)
+        kept += float(energy[:k].sum()) if edit.endswith("top") else k / (m * n) * float(energy.sum())
+        total += float(energy.sum())
+    return kept / total if edit.startswith("keep") else 1.0 - kept / total

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from care_rl.dacsp.checkpoint_surgery import EDITS, edit_checkpoint, energy_held, random_factors
+from care_rl.dacsp.checkpoint_surgery import EDITS, edit_checkpoint, edit_energy, energy_held, random_factors
 
 
 def states(seed: int = 0):
@@ -136,3 +136,33 @@ def test_energy_held_top_meets_tau_and_random_is_k_over_d() -> None:
         u, v = random_factors(9, 7, k_tau, g)
         draws.append(float(((u.T @ delta @ v).diagonal() ** 2).sum() / s2.sum()))
     assert sum(draws) / len(draws) == pytest.approx(k_tau / 63, rel=0.25)
+
+
+@pytest.mark.parametrize("rank", [None, 1, 2])
+def test_edit_energy_is_the_energy_the_edited_update_keeps(rank) -> None:
+    """Measured on edit_checkpoint's output: ‖edited ΔW‖² / ‖ΔW‖² over the LoRA module and the plain
+    tensor equals edit_energy for the top edits (orthogonal projections), and keep + remove = 1."""
+    base, ft = lora_states(seed=5)
+
+    def energy(state) -> float:
+        module = float((product(state) - product(base)).square().sum())
+        return module + float((state["m.norm.weight"] - base["m.norm.weight"]).square().sum())
+
+    full = energy(ft)
+    for edit in EDITS:
+        held = edit_energy(base, ft, edit, tau=0.9, rank=rank)
+        if edit.endswith("top"):
+            assert held == pytest.approx(energy(edit_checkpoint(base, ft, edit, 0.9, rank=rank)) / full)
+        other = {"keep": "remove", "remove": "keep"}[edit.split("_")[0]] + "_" + edit.split("_")[1]
+        assert held + edit_energy(base, ft, other, tau=0.9, rank=rank) == pytest.approx(1.0)  # type: ignore[arg-type]
+    if rank is not None:
+        assert edit_energy(base, ft, "keep_top", 0.9, rank=rank) == pytest.approx(
+            energy_held(base, ft, [rank])[rank]["top"]
+        )
+        assert edit_energy(base, ft, "keep_random", 0.9, rank=rank) == pytest.approx(
+            energy_held(base, ft, [rank])[rank]["random"]
+        )
+    else:  # the energy rule holds at least tau of every layer's energy, so of the whole
+        assert edit_energy(base, ft, "keep_top", 0.9) >= 0.9
+    with pytest.raises(ValueError, match="unknown surgery edit 'keep_all'"):
+        edit_energy(base, ft, "keep_all", 0.9)  # type: ignore[arg-type]

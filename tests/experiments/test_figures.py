@@ -21,8 +21,10 @@ from experiments.figures import (
     save_figure,
     stagewise_figure,
     surgery_figure,
+    surgery_rank_figure,
     telemetry_rows,
 )
+from experiments.render import top_k_ranks
 from experiments.stage_logs import reward_rows
 from experiments.tables import build_table, load_paper, load_spec
 
@@ -276,3 +278,51 @@ def test_feasibility_figure_names_a_missing_row() -> None:
     means, stds = feasibility_table()
     with pytest.raises(ValueError, match="Chat-only"):
         feasibility_figure(means.drop(index="Chat-only"), stds, TARGETS, ORDER)
+
+
+def rank_sweep_frame(math_full: float = 20.0) -> pd.DataFrame:
+    """A rank-sweep frame (experiments/tables/surgery_rank.yaml): Base 10/20, the full update math_full/30."""
+    rows = {
+        "Base": (10.0, 20.0, 0.0, 0.0),
+        "Full update": (math_full, 30.0, 100.0, 100.0),
+        "Top k=1": (16.0, 24.0, 40.0, 30.0),
+        "Top k=2": (18.0, 26.0, 60.0, 50.0),
+        "Top k=4": (19.0, 28.0, 80.0, 75.0),
+        "Top k=8": (20.0, 29.0, 95.0, 90.0),
+        "Top (tau)": (20.0, 29.0, 92.0, 91.0),
+    }
+    columns = ["M.Avg", "IF Avg", "M.Energy (%)", "IF Energy (%)"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+RANKS = {"Top k=1": 1, "Top k=2": 2, "Top k=4": 4, "Top k=8": 8, "Top (tau)": None}
+
+
+def test_surgery_rank_draws_gain_and_energy_per_k_for_every_domain(tmp_path):
+    fig = surgery_rank_figure(rank_sweep_frame(), RANKS, ORDER)
+    drawn = series(fig)
+    assert drawn == {  # legends in training order (IF before math); every series has every point
+        "IF: Ret. Gain": pytest.approx([40.0, 60.0, 80.0, 90.0]),
+        "IF: energy held": [30.0, 50.0, 75.0, 90.0],
+        "IF: Ret. Gain, Top (tau)": pytest.approx([90.0]),
+        "IF: energy held, Top (tau)": [91.0],
+        "Math: Ret. Gain": pytest.approx([60.0, 80.0, 90.0, 100.0]),
+        "Math: energy held": [40.0, 60.0, 80.0, 95.0],
+        "Math: Ret. Gain, Top (tau)": pytest.approx([100.0]),
+        "Math: energy held, Top (tau)": [92.0],
+    }
+    assert next(iter(drawn)) == "IF: Ret. Gain"
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "8", "Top (tau)"]
+    assert top_k_ranks(load_spec("surgery_rank")) == RANKS  # the rows the run hands the figure
+    assert notes(fig) == []
+    saved(fig, "surgery_rank", tmp_path)
+
+
+def test_surgery_rank_without_a_gain_draws_the_energy_and_says_why():
+    fig = surgery_rank_figure(rank_sweep_frame(math_full=9.0), RANKS, ORDER)  # math lost: no Ret. Gain
+    drawn = series(fig)
+    assert "Math: Ret. Gain" not in drawn and drawn["Math: energy held"] == [40.0, 60.0, 80.0, 95.0]
+    assert notes(fig) == ["Ret. Gain undefined, the full update did not gain: Math"]
+    with pytest.raises(ValueError, match=r"lacks row\(s\) \['Top k=8'\]"):
+        surgery_rank_figure(rank_sweep_frame().drop(index="Top k=8"), RANKS, ORDER)

@@ -13,7 +13,7 @@ import yaml
 from care_rl.config import ConfigError, load_profile
 from experiments import checkpoints as ck
 from experiments.paths import METHODS_DIR, PROFILES_DIR
-from experiments.plan import TABLES, Planner, expand, required_keys, table_keys
+from experiments.plan import TABLES, Planner, expand, figure_tables, required_keys, table_keys
 from experiments.produce import Producer
 from experiments.run import main, run
 from experiments.runconfig import RunDirs, load_runner_config
@@ -56,6 +56,30 @@ def test_every_table_key_resolves():
         ck.resolve("nvv/chat@code", table)
     with pytest.raises(ConfigError, match="only base and stage"):
         ck.resolve("surgery/chat/remove_top@chat", table)
+
+
+def test_surgery_rank_keys_round_trip_and_bad_ranks_fail_at_parse_time():
+    table = ck.load_table()
+    for key in table_keys("surgery_rank"):
+        assert ck.resolve(key, table).key == key
+    c = ck.resolve("surgery/if/keep_top-k4", table)
+    assert (c.kind, c.method, c.domain, c.edit, c.rank) == ("surgery", "if-only", "if", "keep_top", 4)
+    assert ck.resolve("surgery/math/keep_random-k12", table).rank == 12
+    assert ck.resolve("surgery/math/keep_top", table).rank is None  # Table 14's keys are as they were
+    for bad in ("k0", "k-1", "kx", "k04", "k", "k4-k2"):
+        with pytest.raises(ConfigError, match=f"result key 'surgery/math/keep_top-{bad}'.*positive integer"):
+            ck.resolve(f"surgery/math/keep_top-{bad}", table)
+
+
+def test_surgery_rank_is_its_own_target_outside_all_and_figures():
+    """The rank sweep (beyond the paper) trains nothing new but evaluates ten edits: `make all` and
+    `make figures` stay the paper's, the sweep draws its figure when its own target runs."""
+    settings = load_runner_config().for_profile("cpu")
+    work = expand("surgery-rank", settings)
+    assert work.tables == ["surgery_rank"] and figure_tables(work) == ["surgery_rank"]
+    for target in ("all", "figures"):
+        assert "surgery_rank" not in figure_tables(expand(target, settings))
+        assert not any("-k" in key for key in required_keys(expand(target, settings)))
 
 
 def test_one_name_per_experiment():
@@ -193,6 +217,36 @@ def test_surgery_reconstructs_the_initial_adapter(lean_profile, tmp_path):
     assert set(init) == set(trained)
     a = next(k for k in init if "lora_A" in k)
     assert (trained[a] - init[a]).abs().max() < 0.01 < init[a].abs().max()
+
+
+@pytest.mark.slow
+def test_surgery_rank_end_to_end_measures_each_rows_energy(lean_profile, tmp_path):
+    """make surgery-rank PROFILE=smoke: the rank sweep's edits are written with their rank, and the
+    energy columns come from the adapters: none for Base, all for the full update, non-decreasing in k,
+    at least tau for the energy rule. A one-step stage whose step was skipped has no update: its
+    cells stay empty and the run says why."""
+    import pandas as pd
+
+    lines: list[str] = []
+    paths = run(lean_profile, "surgery-rank", dirs(tmp_path), echo=lines.append)
+    assert {"surgery_rank.tex", "surgery_rank.pdf"} <= {p.name for p in paths}
+    edited = (tmp_path / "results" / "surgery" / "if" / "keep_top-k2").resolve()
+    assert edited.name.startswith("smoke-surgery-keep_top-k2-")
+    table = pd.read_csv(tmp_path / "tables" / "surgery_rank.csv").set_index("method")
+    measured = []
+    for domain, col in (("math", "M.Energy (%)"), ("if", "IF Energy (%)")):
+        energy = table[col]
+        assert energy["Base"] == 0.0
+        if energy.drop(index="Base").isna().all():
+            note = f"note: table surgery_rank: {domain}-only: {domain}-only's the update is zero"
+            assert any(line.startswith(note) for line in lines)
+            continue
+        ks = energy[["Top k=1", "Top k=2", "Top k=4", "Top k=8"]].tolist()
+        assert energy["Full update"] == 100.0
+        assert ks[0] > 0 and ks == sorted(ks) and ks[-1] <= 100.0 + 1e-9
+        assert energy["Top (tau)"] >= 100 * lean_profile.dacsp.tau - 1e-6
+        measured.append(domain)
+    assert measured  # at least one stage moved its weights
 
 
 @pytest.mark.slow
