@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from care_rl import locks
 from care_rl.config import Profile
 from eval.benchmarks import select
 from eval.checkpoint_eval import JudgmentsFailed, config_hash, evaluate_suite
@@ -82,11 +83,30 @@ class Evaluator:
             self._judges = [build_backend(s, tokenizer_spec=tok) for s in self.specs]
         return self._judges
 
-    def evaluate(self, name: str, adapter: Path | None, domain: str | None = None) -> Path:
-        """Evaluate (or resume) checkpoint ``name``; returns its folder (with summary.json)."""
+    def evaluate(
+        self,
+        name: str,
+        adapter: Path | None,
+        domain: str | None = None,
+        wait: bool = True,
+        announce: Callable[[], object] | None = None,
+    ) -> Path:
+        """Evaluate (or resume) checkpoint ``name``; returns its folder (with summary.json). One process
+        at a time evaluates a folder (care_rl.locks): another one's evaluation is waited for and
+        reused, or with ``wait`` False ends the call with ``locks.Busy``. ``announce`` is called when
+        this process starts evaluating."""
         out = self.out_dir(name)
         if self.cached(name, domain):
             return out
+        with locks.hold(out, wait):
+            if not self.cached(name, domain):  # the process that held the lock may have finished it
+                if announce is not None:
+                    announce()
+                self._evaluate(name, adapter, domain)
+        return out
+
+    def _evaluate(self, name: str, adapter: Path | None, domain: str | None) -> None:
+        out = self.out_dir(name)
         entries = self.entries(domain)
         config = {
             "profile": self.profile.model_dump(mode="json"),
@@ -115,7 +135,6 @@ class Evaluator:
         failures = judge_failure_report(summary, self.specs)
         if failures:  # the results are kept; the failed judgments are retried by the next run
             raise JudgmentsFailed(f"evaluation of {name} ({out}): {failures}")
-        return out
 
     def compute(self, name: str) -> ComputePart:
         """The recorded cost of evaluating checkpoint ``name`` (provenance of the tables that read it)."""

@@ -3,7 +3,10 @@ studies, build the judge adapter first when a stage needs it, and link every res
 ``<results>/<result key>/``. Also names the compute behind each result for the provenance files.
 
 Everything is cached by content (stages by key, evaluations by checkpoint, edits and judge studies by
-their inputs), so producing a result twice costs nothing the second time.
+their inputs), so producing a result twice costs nothing the second time, and each entry is made under
+its lock (care_rl.locks), so processes sharing the cache never make one twice: with ``wait`` False a
+job whose entry another process is making ends with ``locks.Busy`` instead of waiting
+(experiments.workers runs N such producers side by side).
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from care_rl import locks
 from care_rl.config import ConfigError
 from care_rl.dacsp.checkpoint_surgery import EDITS
 from care_rl.training.cascade import CascadeStep, run_cascade_steps
@@ -36,69 +40,85 @@ class Producer:
 
     def produce_all(self, plan: Plan) -> None:
         """Build the judge adapter if the plan needs it, then produce and link every result key."""
-        for job in plan.jobs:  # before any compute
+        self.prepare(plan)
+        self.link_all(plan)
+
+    def prepare(self, plan: Plan) -> None:
+        """Check the jobs, then build the judge adapter if the plan needs it: before any job's compute."""
+        for job in plan.jobs:
             if job.checkpoint.edit is not None and job.checkpoint.edit not in EDITS:
                 raise ConfigError(f"result key {job.key!r}: unknown surgery edit; known: {list(EDITS)}")
         if plan.adapter is not None:
             self.echo(f"judge adapter: building {plan.adapter}")
             build_adapter(self.profile)
+
+    def link_all(self, plan: Plan) -> None:
+        """Produce (or find cached) and link every result key of the plan, recording its compute."""
         for job in plan.jobs + plan.sweep:
             self.link(job.key, self.produce(job))
             self.produced[job.key] = job
 
     # --- stages ----------------------------------------------------------------------------------------
-    def train(self, cascade: Cascade) -> list[CascadeStep]:
+    def train(self, cascade: Cascade, wait: bool = True) -> list[CascadeStep]:
         """The cascade's steps, trained now or read from the stage cache (once per run)."""
         if cascade.name not in self.trained:
             self.echo(f"train: {cascade.label}")
             runs = [st.run for st in cascade.stages]
-            steps = run_cascade_steps(cascade.profile, runs, root=self.dirs.stages, verbose=True)
-            self.trained[cascade.name] = steps
+            self.trained[cascade.name] = run_cascade_steps(
+                cascade.profile, runs, root=self.dirs.stages, verbose=True, wait=wait
+            )
         return self.trained[cascade.name]
 
     # --- results ---------------------------------------------------------------------------------------
-    def produce(self, job: Job) -> Path:
+    def produce(self, job: Job, wait: bool = True) -> Path:
         """The folder holding ``job``'s summary.json (evaluated now or cached)."""
         c = job.checkpoint
         if c.kind == "judge":
-            return self.judge_summary(job)
+            return self.judge_summary(job, wait)
         adapter = None
         if job.cascade is not None:
-            checkpoint = self.train(job.cascade)[job.stage].checkpoint
+            checkpoint = self.train(job.cascade, wait)[job.stage].checkpoint
             adapter = checkpoint.adapter_dir
             if c.kind == "stage":  # a between-stage step may have put another stage in its place
                 job.eval_name = f"stage-{checkpoint.dir.name}"
         if c.kind == "surgery":
             assert adapter is not None
-            adapter = self.edited(job, adapter)
-        if not self.evaluator.cached(job.eval_name, c.domain):
-            self.echo(f"eval: {job.key} ({job.eval_name})")
-        return self.evaluator.evaluate(job.eval_name, adapter, c.domain)
+            adapter = self.edited(job, adapter, wait)
+        announce = partial(self.echo, f"eval: {job.key} ({job.eval_name})")
+        return self.evaluator.evaluate(job.eval_name, adapter, c.domain, wait, announce)
 
     @cached_property
     def initial_adapter(self) -> dict[str, Tensor]:
         """The fresh LoRA every cascade starts from (Table 14's edits subtract it)."""
         return initial_adapter(self.profile)
 
-    def edited(self, job: Job, adapter: Path) -> Path:
+    def edited(self, job: Job, adapter: Path, wait: bool = True) -> Path:
         """Table 14: the DACSP surgery edit of a single-domain update, written once."""
         out = self.dirs.stages.parent / "surgery" / job.eval_name
-        if not (out / "adapter_model.safetensors").is_file():
-            edit = job.checkpoint.edit
-            assert edit is not None
-            self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.method})")
-            seed, rank = self.settings.surgery_seed, job.checkpoint.rank
-            write_edited_adapter(adapter, self.initial_adapter, edit, self.profile.dacsp, seed, out, rank)
+        done = (out / "adapter_model.safetensors").is_file
+        if done():
+            return out
+        with locks.hold(out, wait):
+            if not done():  # else written by the process that held the lock
+                edit = job.checkpoint.edit
+                assert edit is not None
+                self.echo(f"surgery: {job.key} ({edit} on {job.checkpoint.method})")
+                seed, rank = self.settings.surgery_seed, job.checkpoint.rank
+                write_edited_adapter(adapter, self.initial_adapter, edit, self.profile.dacsp, seed, out, rank)
         return out
 
-    def judge_summary(self, job: Job) -> Path:
+    def judge_summary(self, job: Job, wait: bool = True) -> Path:
         variant = job.checkpoint.variant
         assert variant is not None
-        if not self.studies.path(variant).is_file():
-            self.echo(f"judge study: {variant}")
-        path, _ = judge_summary(
-            self.studies.root, self.profile, variant, self.settings.judge_ds, self.studies.items
-        )
+        path = self.studies.path(variant)
+        if path.is_file():
+            return path
+        with locks.hold(path, wait):  # judge_summary scores the variant only if still missing
+            if not path.is_file():
+                self.echo(f"judge study: {variant}")
+            path, _ = judge_summary(
+                self.studies.root, self.profile, variant, self.settings.judge_ds, self.studies.items
+            )
         return path
 
     def link(self, key: str, source: Path) -> None:

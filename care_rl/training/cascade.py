@@ -21,10 +21,12 @@ checkpoint has its regressions recovered like every other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from care_rl import locks
 from care_rl.config import ConfigError, Profile, cache_dir
 from care_rl.training import distill, distributed
 from care_rl.training.cascade_plan import check_heldout, plan, record_checkpoint, stage_key
@@ -62,27 +64,37 @@ def _run_or_reuse(
     label: str,
     verbose: bool,
     teachers: Mapping[str, StageResult] | None = None,
+    wait: bool = True,
 ) -> StageResult:
-    """The stage ``run`` after ``parent``: from the cache if complete there, else trained (or distilled)."""
+    """The stage ``run`` after ``parent``: from the cache if complete there, else trained (or distilled)
+    under the stage's lock (care_rl.locks), which another process may hold: then wait for it and reuse
+    what it made, or (``wait`` False) raise ``locks.Busy``."""
     key = stage_key(profile, run, parent.key if parent else None)
     out_dir = root / key
-    # One cache decision for all ranks: the main process's view of the directory.
-    done = distributed.broadcast_from_main(load_done(out_dir) if distributed.is_main() else None)
-    if done is not None:
-        if verbose:
-            print(f"{label} {run.name}: cached ({out_dir})", flush=True)
-        return done
+
+    def cached() -> StageResult | None:
+        # One cache decision for all ranks: the main process's view of the directory.
+        return distributed.broadcast_from_main(load_done(out_dir) if distributed.is_main() else None)
+
+    done = cached()
+    if done is None:
+        with locks.hold(out_dir, wait) if distributed.is_main() else nullcontext():
+            done = cached()  # the process that held the lock may have finished the stage meanwhile
+            if done is None:
+                if verbose:
+                    print(f"{label} {run.name}: training into {out_dir}", flush=True)
+                if run.trainer == DISTILL:
+                    done = distill.run_distill_stage(
+                        profile, run, parent, out_dir, teachers=teachers or {}, key=key, services=services
+                    )
+                else:
+                    done = run_stage(profile, run, parent, out_dir, key=key, services=services)
+                if verbose:
+                    print(f"{label} {run.name}: done in {done.metrics['wall_time_s']:.1f}s", flush=True)
+                return done
     if verbose:
-        print(f"{label} {run.name}: training into {out_dir}", flush=True)
-    if run.trainer == DISTILL:
-        result = distill.run_distill_stage(
-            profile, run, parent, out_dir, teachers=teachers or {}, key=key, services=services
-        )
-    else:
-        result = run_stage(profile, run, parent, out_dir, key=key, services=services)
-    if verbose:
-        print(f"{label} {run.name}: done in {result.metrics['wall_time_s']:.1f}s", flush=True)
-    return result
+        print(f"{label} {run.name}: cached ({out_dir})", flush=True)
+    return done
 
 
 class MopdDistillation:
@@ -91,10 +103,16 @@ class MopdDistillation:
     domain's teacher."""
 
     def __init__(
-        self, profile: Profile, runs: Sequence[StageRun], root: Path, services: StageServices, verbose: bool
+        self,
+        profile: Profile,
+        runs: Sequence[StageRun],
+        root: Path,
+        services: StageServices,
+        verbose: bool,
+        wait: bool = True,
     ) -> None:
         self.profile, self.runs, self.root = profile, runs, root
-        self.services, self.verbose = services, verbose
+        self.services, self.verbose, self.wait = services, verbose, wait
         self.history: list[dict[str, object]] = []  # scored RL checkpoints, cascade order
         self.checkpoints: dict[str, StageResult] = {}
 
@@ -121,6 +139,7 @@ class MopdDistillation:
             f"{label} distillation",
             self.verbose,
             teachers={d: self.checkpoints[k] for d, k in teachers.items()},
+            wait=self.wait,
         )
         return [distilled]
 
@@ -131,12 +150,17 @@ def run_cascade_steps(
     services: StageServices | None = None,
     root: Path | None = None,
     verbose: bool = True,
+    wait: bool = True,
 ) -> list[CascadeStep]:
     """Run every stage in order, reusing completed ones, and after each stage the between-stage step it
     asks for; one ``CascadeStep`` per run. The outcome of each step is recorded for later plans
-    (care_rl.training.cascade_plan.record_checkpoint)."""
+    (care_rl.training.cascade_plan.record_checkpoint). A stage another process is training is waited
+    for, or with ``wait`` False ends the call with ``locks.Busy`` (single-process runs only: one
+    worker of ``experiments.run --jobs N`` moves on to other work and comes back)."""
     if not runs:
         raise ConfigError("a cascade needs at least one stage")
+    if not wait and distributed.launched_processes() > 1:
+        raise ConfigError("wait=False is for single-process runs: every rank must reach the same stage")
     for run in runs:
         if run.distill_after and not (run.monitor_every and run.monitor_rewards):
             raise ConfigError(
@@ -150,7 +174,7 @@ def run_cascade_steps(
     root = root or cache_dir() / "stages"
     after: AfterStage | None = None
     if any(run.distill_after for run in runs):
-        after = MopdDistillation(profile, runs, root, services, verbose)
+        after = MopdDistillation(profile, runs, root, services, verbose, wait)
     if verbose:
         print(f"plan ({profile.name}, {len(runs)} stages):", flush=True)
         for s in plan(profile, runs, root):
@@ -158,7 +182,8 @@ def run_cascade_steps(
     steps: list[CascadeStep] = []
     parent: StageResult | None = None
     for i, run in enumerate(runs):
-        result = _run_or_reuse(profile, run, parent, root, services, f"stage {i + 1}/{len(runs)}", verbose)
+        label = f"stage {i + 1}/{len(runs)}"
+        result = _run_or_reuse(profile, run, parent, root, services, label, verbose, wait=wait)
         stages = [result]
         if run.distill_after and after is not None:
             stages += after(i, run, result)
