@@ -1,8 +1,11 @@
 # care-rl: every table and figure of the paper from one command. PROFILE=cpu by default
 # (smoke: the code path only, for tests; qwen3-4b / qwen2.5-7b: the paper's scale, GPUs).
+# JOBS=N (cpu profiles): N worker processes at one torch thread each produce a target's stages and
+# evaluations side by side, for a machine whose N cores the run has to itself (default 1).
 # `make` alone lists the targets: each `## name: what it does` line below is one line of `make help`.
 .DEFAULT_GOAL := help
 PROFILE ?= cpu
+JOBS ?= 1
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export CARE_RL_PROFILE := $(PROFILE)
@@ -24,7 +27,7 @@ CHECKPOINT ?= base
 
 ## help: this list (what `make` alone prints)
 help:
-	@echo "usage: make <target> [PROFILE=cpu (default) | smoke | qwen3-4b | qwen2.5-7b | path/to/profile.yaml]"
+	@echo "usage: make <target> [PROFILE=cpu (default) | smoke | qwen3-4b | qwen2.5-7b | path/to/profile.yaml] [JOBS=1]"
 	@awk '/^## [a-z0-9 ,-]+: / { line = substr($$0, 4); i = index(line, ": "); \
 		printf "  %-28s %s\n", substr(line, 1, i - 1), substr(line, i + 2) }' $(firstword $(MAKEFILE_LIST))
 
@@ -79,7 +82,7 @@ bench-eval:
 
 ## all: every paper table and figure plus the bootstrap companion (prints the plan and cost first)
 all:
-	$(RUN) all --profile $(PROFILE)
+	$(RUN) all --profile $(PROFILE) --jobs $(JOBS)
 
 # One paper table per target; each trains and evaluates only what is not cached.
 ## table2: Table 2, main results: CARE-RL against the baselines
@@ -93,14 +96,14 @@ all:
 ## table14, surgery: Table 14, checkpoint surgery on single-domain updates
 ## tables-expanded: the appendix tables of the profile's model (8-10 or 11-13)
 $(TARGET_TABLES):
-	$(RUN) $@ --profile $(PROFILE)
+	$(RUN) $@ --profile $(PROFILE) --jobs $(JOBS)
 
 ## figures: stage-wise, reward, DACSP-energy and surgery figures
 ## bootstrap: paired bootstrap CIs of CARE-RL against each baseline (beyond the paper)
 ## order-sweep: every domain order for the standard cascade and CARE-RL (beyond the paper)
 ## surgery-rank: Table 14's top edit at k = 1, 2, 4, 8 directions per layer, gain vs. energy (beyond the paper)
 $(ALIASES):
-	$(RUN) $@ --profile $(PROFILE)
+	$(RUN) $@ --profile $(PROFILE) --jobs $(JOBS)
 
 ## compare-paper: our built tables beside the paper's published numbers
 compare-paper:

@@ -14,17 +14,29 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
-
 log = logging.getLogger(__name__)
 
 
-def configure_threads(device: str, env: dict[str, str] | None = None) -> int:
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks (macOS)
+        return os.cpu_count() or 1
+
+
+def configure_threads(
+    device: str, env: dict[str, str] | None = None, processes: int = 1, check_load: bool = True
+) -> int:
     """Set torch's intra-op threads for a run on ``device`` and return them; warn if the cores are busy.
 
     On CPU: ``OMP_NUM_THREADS`` if set, else 1. On a GPU the count is left to torch (the CPU side only
-    feeds the device).
+    feeds the device). ``processes``: how many processes of the run take this many threads each (the
+    workers of ``experiments.run --jobs N``), for the check; a worker skips it (``check_load``), its
+    parent made it once for all of them.
     """
+    import torch  # here: the runner checks its arguments' cores before it imports torch
+
     env = os.environ if env is None else env
     if device != "cpu":
         return torch.get_num_threads()
@@ -36,11 +48,14 @@ def configure_threads(device: str, env: dict[str, str] | None = None) -> int:
     if threads < 1:
         raise ValueError(f"OMP_NUM_THREADS={threads}: a run needs at least one thread")
     torch.set_num_threads(threads)
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load + threads > cores + 0.5:
+    if not check_load:
+        return threads
+    load, cores, wanted = os.getloadavg()[0], available_cores(), threads * processes
+    if load + wanted > cores + 0.5:
         log.warning(
-            "%d torch thread(s) on %d cores whose 1-minute load average is already %.1f: this run will "
-            "share cores and can be several times slower (see care_rl/threads.py)",
+            "%d process(es) of %d torch thread(s) on %d cores whose 1-minute load average is already "
+            "%.1f: this run will share cores and can be several times slower (see care_rl/threads.py)",
+            processes,
             threads,
             cores,
             load,

@@ -14,7 +14,9 @@ error) comes in seconds.
    (content-addressed, shared across targets), checkpoints to evaluate vs cached, edited adapters,
    judge studies, and a time estimate.
 2. Produce (experiments.produce): cascades are trained, checkpoints evaluated (cached by stage key
-   under <cache>/eval/), and each result linked to <results>/<result key>/.
+   under <cache>/eval/), and each result linked to <results>/<result key>/. With ``--jobs N``, N worker
+   processes at one torch thread each produce the jobs side by side (experiments.workers), then the
+   run links them from the cache: the same entries, the same tables as ``--jobs 1``.
 3. Render (experiments.render): tables and figures with provenance. With everything cached a re-run
    only re-renders.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from care_rl.config import ConfigError, Profile
 from care_rl.logs import setup_logging
+from care_rl.threads import available_cores
 from experiments.paths import load_named_profile
 from experiments.plan import ALIASES, SPECIAL, TABLES, Planner
 from experiments.provenance import RunStamp, check_clean
@@ -42,11 +45,14 @@ def run(
     *,
     plan_only: bool = False,
     allow_dirty: bool = False,
+    jobs: int = 1,
     echo: Callable[[str], object] = print,
 ) -> list[Path]:
-    """Plan ``target``, print the plan, then (unless ``plan_only``) produce and render it; returns the
-    written files. Before any compute: every output folder must be writable, and committed ones
-    (tables/, figures/) are written only from a clean tree unless ``allow_dirty``."""
+    """Plan ``target``, print the plan, then (unless ``plan_only``) produce it (in ``jobs`` worker
+    processes when more than one) and render it; returns the written files. Before any compute: every
+    output folder must be writable, and committed ones (tables/, figures/) are written only from a
+    clean tree unless ``allow_dirty``."""
+    check_jobs(jobs, profile)
     stamp = RunStamp.now()
     planner = Planner(profile, dirs)
     plan = planner.plan(target)
@@ -60,16 +66,39 @@ def run(
     from care_rl.threads import configure_threads
     from experiments.produce import Producer
 
-    configure_threads(profile.device)
+    configure_threads(profile.device, processes=jobs)
     from experiments.render import Renderer
 
     producer = Producer(planner, echo)
-    producer.produce_all(plan)
+    producer.prepare(plan)
+    if jobs > 1:
+        from experiments.workers import produce_in_workers
+
+        echo(f"produce: {jobs} worker processes, one torch thread each")
+        produce_in_workers(profile, planner.dirs, target, jobs)
+    producer.link_all(plan)  # after workers: every entry is cached, this only links and records
     paths = Renderer(planner, producer, stamp).render_all(plan)
     for problem in dict.fromkeys(plan.missing):
         echo(f"note: {problem}")
     echo(f"done: {target} in {stamp.elapsed():.1f}s ({len(paths)} files)")
     return paths
+
+
+def check_jobs(jobs: int, profile: Profile) -> None:
+    """``--jobs`` runs that many CPU processes: at least one, at most one per available core."""
+    cores = available_cores()
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: a run needs at least one process")
+    if jobs > 1 and profile.device != "cpu":
+        raise ConfigError(
+            f"--jobs {jobs}: worker processes are for the CPU; profile {profile.name!r} runs on "
+            f"{profile.device!r} (use accelerate launch for several GPUs)"
+        )
+    if jobs > cores:
+        raise ConfigError(
+            f"--jobs {jobs}: this process may run on {cores} core(s); more processes than cores "
+            "only share them (care_rl/threads.py)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         help="write committed tables/figures from a tree with uncommitted changes (the provenance "
         "records the diff's hash)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, one torch thread each, producing the plan side by side (at most the "
+        "available cores; default 1)",
+    )
     args = parser.parse_args(argv)
     setup_logging(logging.WARNING)
     try:
@@ -106,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         dirs = RunDirs.of(
             profile.name, settings, results=args.results, tables=args.tables_out, figures=args.figures_out
         )
-        for path in run(profile, args.target, dirs, plan_only=args.plan, allow_dirty=args.allow_dirty):
+        paths = run(
+            profile, args.target, dirs, plan_only=args.plan, allow_dirty=args.allow_dirty, jobs=args.jobs
+        )
+        for path in paths:
             print(path)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

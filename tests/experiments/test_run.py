@@ -160,9 +160,18 @@ def test_stage_without_that_domain_fails(smoke_profile, tmp_path):
         Planner(smoke_profile, dirs(tmp_path)).cascade("math-only").index("chat")
 
 
-def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def stagewise(lean_profile, tmp_path_factory) -> tuple[Path, list[str], list[Path]]:
+    """``stagewise`` run cold by one process: its folder, its lines and the files it wrote."""
+    root = tmp_path_factory.mktemp("stagewise")
     lines: list[str] = []
-    paths = run(lean_profile, "stagewise", dirs(tmp_path), echo=lines.append)
+    paths = run(lean_profile, "stagewise", dirs(root), echo=lines.append)
+    return root, lines, paths
+
+
+def test_table4_end_to_end_then_all_cached(lean_profile, stagewise, monkeypatch):
+    tmp_path, lines, paths = stagewise
+    lines = list(lines)
     out = "\n".join(lines)
     assert "plan: stagewise" in out and "estimate:" in out
     assert out.index("plan:") < out.index("train:")  # the plan comes before any compute
@@ -204,6 +213,50 @@ def test_table4_end_to_end_then_all_cached(lean_profile, tmp_path, monkeypatch):
     again_prov = json.loads((tmp_path / "tables" / "table4.provenance.json").read_text())
     assert again_prov["compute"] == compute
     assert again_prov["wall_time_s"] < compute["wall_time_s"]
+
+
+def test_two_workers_make_what_one_process_makes(lean_profile, stagewise, tmp_path, capfd):
+    """--jobs 2 on a cold cache: the same stages and evaluations, byte-identical tables, the same compute
+    in the provenance, and every line of a worker names it."""
+    serial, _, _ = stagewise
+    lines: list[str] = []
+    run(lean_profile, "stagewise", dirs(tmp_path), jobs=2, echo=lines.append)
+    printed = capfd.readouterr().out  # the workers print from their own processes
+    assert "produce: 2 worker processes, one torch thread each" in lines
+    for worker in ("[worker 1/2] ", "[worker 2/2] "):
+        assert f"{worker}done: 5 result keys" in printed
+    assert re.search(r"\[worker [12]/2\] stage 1/\d if: training into", printed)
+
+    def entries(root: Path) -> list[str]:
+        return sorted(p.name for p in (root / "cache" / "stages").iterdir() if not p.name.startswith("."))
+
+    def evaluations(root: Path) -> list[str]:
+        return sorted(p.name for p in (root / "cache" / "eval").iterdir() if not p.name.startswith("."))
+
+    assert entries(tmp_path) == entries(serial) and len(entries(serial)) == 5
+    assert evaluations(tmp_path) == evaluations(serial) and len(evaluations(serial)) == 5
+    assert (tmp_path / "tables" / "table4.csv").read_bytes() == (
+        serial / "tables" / "table4.csv"
+    ).read_bytes()
+    prov, serial_prov = (
+        json.loads((root / "tables" / "table4.provenance.json").read_text()) for root in (tmp_path, serial)
+    )
+    assert sorted(prov["compute"]["parts"]) == sorted(serial_prov["compute"]["parts"])
+    assert prov["compute"]["untimed"] == []
+
+
+def test_jobs_are_checked_before_any_compute(lean_profile, tmp_path, monkeypatch):
+    import experiments.run as runner
+
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)
+    with pytest.raises(ConfigError, match="--jobs 3: this process may run on 2 core"):
+        run(lean_profile, "stagewise", dirs(tmp_path), jobs=3)
+    with pytest.raises(ConfigError, match="--jobs 0: a run needs at least one process"):
+        run(lean_profile, "stagewise", dirs(tmp_path), jobs=0)
+    gpu = lean_profile.model_copy(update={"device": "cuda"})
+    with pytest.raises(ConfigError, match="worker processes are for the CPU"):
+        run(gpu, "stagewise", dirs(tmp_path), jobs=2)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_surgery_reconstructs_the_initial_adapter(lean_profile, tmp_path):

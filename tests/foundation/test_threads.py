@@ -28,7 +28,7 @@ def test_one_thread_unless_the_environment_says_otherwise(monkeypatch):
 
 
 def test_busy_cores_are_reported(monkeypatch, caplog):
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.5, 3.0, 2.0))
     with caplog.at_level(logging.WARNING, logger="care_rl.threads"):
         threads.configure_threads("cpu", env={})
@@ -43,3 +43,19 @@ def test_busy_cores_are_reported(monkeypatch, caplog):
 def test_gpu_runs_keep_torchs_choice(monkeypatch):
     torch.set_num_threads(1)
     assert threads.configure_threads("cuda", env={"OMP_NUM_THREADS": "2"}) == 1
+
+
+def test_worker_processes_count_in_the_check(monkeypatch, caplog):
+    """Two 1-thread workers fill a quiet 2-core machine; a third process would share a core."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    with caplog.at_level(logging.WARNING, logger="care_rl.threads"):
+        assert threads.configure_threads("cpu", env={}, processes=2) == 1
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING, logger="care_rl.threads"):
+        threads.configure_threads("cpu", env={}, processes=3)
+    assert "3 process(es) of 1 torch thread(s) on 2 cores" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="care_rl.threads"):
+        threads.configure_threads("cpu", env={}, processes=3, check_load=False)  # a worker's call
+    assert caplog.text == ""
