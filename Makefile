@@ -72,7 +72,7 @@ bench: bench-dacsp bench-train bench-eval
 bench-dacsp:
 	$(PY) -m bench.bench_dacsp
 
-## bench-train: DAPO step time with and without DACSP (cpu profile)
+## bench-train: one cpu DAPO step phase by phase, earlier vs today, and machine throughput on every core
 bench-train:
 	$(PY) -m bench.bench_train
 

@@ -19,12 +19,20 @@ that other processes hold; it is printed for the step), exclusive (a phase neste
 counted twice) and per optimizer step; "other" is the rest of the step. New tokens/s is measured inside generation (prefill included) and compared
 with the rate a 1-thread fp32 GEMM of the same machine, measured in this run, would allow for the
 model's matmul parameters (2 FLOPs per parameter per token).
+
+Machine throughput (``--machine-threads T``, default: the available cores; 0 skips it): the earlier runs
+also took torch's default of one thread per core, while today every process takes one thread and a
+machine of T cores runs T jobs side by side (experiments.run --jobs T). So, in the same run: the
+'before' step at T threads as the machine's one job, against T processes of today's step at one thread
+each, started together (after loading) on the same prompts. Each arm's number is optimizer steps per
+wall-clock second of the machine, from the start of training to the end of its last process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import tempfile
 import time
 import zlib
@@ -40,7 +48,7 @@ from trl import GRPOTrainer
 from care_rl.dacsp import BasisBank
 from care_rl.data.loaders import load_train
 from care_rl.models import load_model, load_tokenizer, lora_config
-from care_rl.threads import configure_threads
+from care_rl.threads import available_cores, configure_threads
 from care_rl.training.dapo import DacspSetup, DapoTrainer, dapo_config, dynamic_sampling, prompts_dataset
 from experiments.paths import load_named_profile
 
@@ -204,8 +212,15 @@ def matmul_parameters(model: torch.nn.Module) -> int:
 
 
 def run(
-    profile: Any, stage: Any, prompts: list, before: bool, bank: BasisBank | None
-) -> tuple[Instrument, Any]:
+    profile: Any,
+    stage: Any,
+    prompts: list,
+    before: bool,
+    bank: BasisBank | None,
+    ready: Callable[[], object] | None = None,
+) -> tuple[Instrument, Any, tuple[float, float]]:
+    """One timed run: its instrument, the trainable weights (start, end), and the wall-clock (epoch)
+    times training started and ended; ``ready`` is called when everything is loaded, just before."""
     from peft import get_peft_model
 
     if before:
@@ -233,9 +248,59 @@ def run(
         )
         instrument = reward.instrument = Instrument(trainer)
         trainer.add_callback(instrument)
+        if ready is not None:
+            ready()
+        began = time.time()
         trainer.train()
+        ended = time.time()
     end = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    return instrument, (start, end)
+    return instrument, (start, end), (began, ended)
+
+
+def setup(steps: int) -> tuple[Any, Any, list]:
+    """The cpu profile, its IF stage cut to ``steps`` optimizer steps, and the prompts both runs use."""
+    profile = load_named_profile("cpu")
+    stage = profile.stages["if"].model_copy(update={"max_steps": steps})
+    prompts = load_train("if", profile.data.source, stage.prompts_per_step * steps * 4, profile.data.seed)
+    return profile, stage, prompts
+
+
+def side_by_side_job(steps: int, bank_path: str, start: Any, results: Any) -> None:
+    """One of the machine arm's processes: today's step at one thread, training once all are loaded."""
+    torch.set_num_threads(1)
+    profile, stage, prompts = setup(steps)
+    warm_up(profile)
+    _, _, wall = run(profile, stage, prompts, before=False, bank=BasisBank.load(bank_path), ready=start.wait)
+    results.put(wall)
+
+
+def side_by_side(processes: int, steps: int, bank: BasisBank) -> tuple[float, float]:
+    """``processes`` jobs of today's step side by side: (first start, last end) of their training."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # fresh interpreters, each with its own thread pool
+    start, results = context.Barrier(processes), context.Queue()
+    with tempfile.TemporaryDirectory() as tmp:
+        bank_path = os.path.join(tmp, "bank.safetensors")
+        bank.save(bank_path)
+        jobs = [
+            context.Process(target=side_by_side_job, args=(steps, bank_path, start, results))
+            for _ in range(processes)
+        ]
+        for job in jobs:
+            job.start()
+        walls: list[tuple[float, float]] = []
+        while len(walls) < processes:
+            try:
+                walls.append(results.get(timeout=5))
+            except queue.Empty:
+                if any(job.exitcode not in (None, 0) for job in jobs):  # the others wait at the barrier
+                    for job in jobs:
+                        job.terminate()
+                    raise RuntimeError("a side-by-side process failed (its traceback is above)") from None
+        for job in jobs:
+            job.join()
+    return min(w[0] for w in walls), max(w[1] for w in walls)
 
 
 def warm_up(profile: Any) -> None:
@@ -256,42 +321,50 @@ def main() -> None:
         "--steps", type=int, default=4, help="optimizer steps per run (even: 'before' pairs them)"
     )
     parser.add_argument(
-        "--today-threads",
+        "--machine-threads",
         type=int,
-        default=0,
-        help="also time the 'before' step at this many torch threads (torch's default is one per core, "
-        "as the runs before care_rl/threads.py used), wall clock; 0: skip. It oversubscribes a busy machine",
+        default=available_cores(),
+        help="machine throughput: the 'before' step at this many torch threads as one job (torch's "
+        "default, one per core, as the runs before care_rl/threads.py took) against this many 1-thread "
+        "processes of today's step side by side (default: the available cores; 0: skip)",
     )
     args = parser.parse_args()
     if args.steps < 2 or args.steps % 2:
         parser.error("--steps must be even and at least 2 (one 'before' round feeds two steps)")
-    profile = load_named_profile("cpu")
+    profile, stage, prompts = setup(args.steps)
     threads = configure_threads(profile.device)
-    stage = profile.stages["if"].model_copy(update={"max_steps": args.steps})
-    prompts = load_train(
-        "if", profile.data.source, stage.prompts_per_step * args.steps * 4, profile.data.seed
-    )
     gflops = gemm_gflops()
     tokenizer = load_tokenizer(profile.policy)
     params = matmul_parameters(load_model(profile.policy, tokenizer))
     ceiling = gflops * 1e9 / (2 * params)
     warm_up(profile)
 
-    before, (start, end) = run(profile, stage, prompts, before=True, bank=None)
+    load_start = os.getloadavg()[0]
+    before, (start, end), before_wall = run(profile, stage, prompts, before=True, bank=None)
     bank = BasisBank(profile.dacsp.backend, profile.dacsp.tol)
     bank.add_stage(start, end, profile.dacsp.tau)
-    after, _ = run(profile, stage, prompts, before=False, bank=bank)
-    today = None
-    if args.today_threads:
-        torch.set_num_threads(args.today_threads)
-        today, _ = run(profile, stage, prompts, before=True, bank=None)
+    after, _, after_wall = run(profile, stage, prompts, before=False, bank=bank)
+    machine = args.machine_threads
+    rates = {  # optimizer steps per wall second of training
+        f"'before', one job at {threads} thread(s)": args.steps / (before_wall[1] - before_wall[0]),
+        f"'after', one job at {threads} thread(s)": args.steps / (after_wall[1] - after_wall[0]),
+    }
+    if machine:
+        torch.set_num_threads(machine)
+        _, _, (began, ended) = run(profile, stage, prompts, before=True, bank=None)
+        one_job = rates[f"'before', one job at {machine} threads"] = args.steps / (ended - began)
         torch.set_num_threads(threads)
+        began, ended = side_by_side(machine, args.steps, bank)
+        jobs = rates[f"'after', {machine} jobs of 1 thread side by side"] = (
+            machine * args.steps / (ended - began)
+        )
 
     load = os.getloadavg()[0]
     print(
         f"cpu profile, IF stage: steps of {stage.prompts_per_step} prompt group x {stage.num_generations} "
         f"completions x <= {stage.max_completion_length} tokens, {args.steps} optimizer steps per run; "
-        f"{threads} torch thread(s), load average {load:.1f} on {os.cpu_count()} cores"
+        f"{threads} torch thread(s), 1-minute load average {load_start:.1f} at the start and {load:.1f} at "
+        f"the end, on {available_cores()} cores"
     )
     print(
         f"GEMM ceiling: 2048^3 fp32 at {gflops:.1f} GFLOP/s -> {ceiling:.0f} new tokens/s for the "
@@ -319,15 +392,16 @@ def main() -> None:
         )
     ratio = b["total"] / a["total"]
     print(
-        f"step CPU time before / after, both at {threads} thread(s): {ratio:.2f}x "
+        f"\nstep CPU time before / after, both at {threads} thread(s): {ratio:.2f}x "
         f"(wall clock: {b['wall'] / a['wall']:.2f}x)   target >= 2: {'met' if ratio >= 2 else 'NOT met'}"
     )
-    if today is not None:
-        wall = today.per_step()["wall"]
+    print(f"\nmachine throughput: optimizer steps per wall second of the machine ({available_cores()} cores)")
+    for label, rate in rates.items():
+        print(f"  {label:<44}{rate:>9.4f}")
+    if machine:
         print(
-            f"'before' at {args.today_threads} torch threads: {wall:.2f} s per step, wall clock = "
-            f"{wall / a['wall']:.2f}x the 'after' step at {threads}   target >= 2: "
-            f"{'met' if wall / a['wall'] >= 2 else 'NOT met'}"
+            f"machine throughput after / before: {machine} 1-thread jobs side by side / one job at {machine} "
+            f"threads: {jobs / one_job:.2f}x   target >= 2: {'met' if jobs / one_job >= 2 else 'NOT met'}"
         )
 
 
