@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 TARGET_TABLES := table2 table3 table4 table5 table6 table7 table8 table9 table10 table11 table12 table13 table14
 ALIASES := ood stagewise ablation-components judge-accuracy ablation-dacsp surgery surgery-rank tables-expanded figures \
-	bootstrap order-sweep
+	bootstrap claims order-sweep
 RUN := $(PY) -m experiments.run
 # pagrm-traces: the synthetic teacher on the shipped mini pairs at cpu/smoke; at paper scale set
 # TRACES_ARGS="--data hub --teacher endpoint --base-url URL --model NAME --api-key-env VAR".
@@ -100,6 +100,7 @@ $(TARGET_TABLES):
 
 ## figures: stage-wise, reward, DACSP-energy and surgery figures
 ## bootstrap: paired bootstrap CIs of CARE-RL against each baseline (beyond the paper)
+## claims: the paper's four claims as statistics with 95% intervals and verdicts (beyond the paper)
 ## order-sweep: every domain order for the standard cascade and CARE-RL (beyond the paper)
 ## surgery-rank: Table 14's top edit at k = 1, 2, 4, 8 directions per layer, gain vs. energy (beyond the paper)
 $(ALIASES):

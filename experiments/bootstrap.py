@@ -141,22 +141,93 @@ def total_avg(samples: pd.DataFrame) -> float:
     return float(samples.dropna(subset=["score"]).groupby("column")["score"].mean().mean())
 
 
-class UndefinedTotal(ValueError):
+class Unscored(ValueError):
+    """A run has no scored sample on a benchmark it is resampled on: its mean is undefined."""
+
+
+class UndefinedTotal(Unscored):
     """A benchmark has no scored sample (e.g. every judge output unparseable): no Total Avg to compare."""
 
 
-def _paired_runs(a: Runs, b: Runs) -> tuple[list[pd.DataFrame], list[pd.DataFrame], bool]:
-    """Both methods' runs, and whether they pair by seed (the same seeds, more than one: then the
-    i-th run of each is the same seed's)."""
-    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
-        return _by_seed(a), _by_seed(b), False
-    if len(a) > 1 and set(a) == set(b):
-        return list(a.values()), [b[s] for s in a], True
-    return list(a.values()), list(b.values()), False
+@dataclass(frozen=True)
+class Replicates:
+    """Benchmark means of several checkpoints under one hierarchical bootstrap: ``observed[name][column]``
+    is a checkpoint's mean over its seeds of each run's pooled mean, ``draws[name][column]`` the same
+    mean in each replicate (n_resamples values). A statistic of several checkpoints is computed from
+    these, replicate by replicate, so every checkpoint in it is resampled at the same seeds (where
+    paired) and prompts."""
+
+    observed: dict[str, dict[str, float]]
+    draws: dict[str, dict[str, np.ndarray]]
 
 
-def _by_seed(runs: Runs) -> list[pd.DataFrame]:
-    return [runs] if isinstance(runs, pd.DataFrame) else list(runs.values())
+def resample(
+    checkpoints: Mapping[str, Mapping[int | None, pd.DataFrame]], *, n_resamples: int = 2000, seed: int = 0
+) -> Replicates:
+    """The hierarchical bootstrap of the module docstring, for any number of checkpoints, each given as
+    {training seed: per-sample scores} (one run: one entry). Checkpoints trained with the same seeds
+    (more than one) are paired by seed: one seed draw for all of them, seed i of each being the same
+    seed (the cascade they belong to: Reg. compares checkpoints of one run). Every checkpoint that
+    scores a benchmark is resampled on the same prompts (they must all hold the same prompts of it);
+    a checkpoint may hold only some benchmarks (a one-domain evaluation). Samples are drawn within each
+    run and prompt. The random stream is consumed in a fixed order (seed sets in the order they first
+    appear, then per benchmark in sorted order its prompts and each checkpoint's samples, in the given
+    order), so ``paired_bootstrap``'s numbers are these, bit for bit."""
+    if n_resamples < 1:
+        raise ValueError(f"need n_resamples >= 1, got {n_resamples}")
+    if not checkpoints or any(not runs for runs in checkpoints.values()):
+        raise ValueError("a checkpoint without any run")
+    rng = np.random.default_rng(seed)
+    order: dict[str, list[int | None]] = {}  # each checkpoint's seeds, in its paired group's order
+    drawn: dict[frozenset[int | None], tuple[list[int | None], np.ndarray]] = {}
+    for name, runs in checkpoints.items():
+        key = frozenset(runs)
+        if key not in drawn:
+            drawn[key] = (list(runs), _draw_seeds(rng, len(runs), n_resamples))
+        order[name] = drawn[key][0]
+    seed_idx = {name: drawn[frozenset(runs)][1] for name, runs in checkpoints.items()}
+    columns = sorted({c for runs in checkpoints.values() for frame in runs.values() for c in frame["column"]})
+    observed: dict[str, dict[str, float]] = {name: {} for name in checkpoints}
+    draws: dict[str, dict[str, np.ndarray]] = {name: {} for name in checkpoints}
+    for column in columns:
+        holders = {
+            name: [checkpoints[name][s] for s in order[name]]
+            for name in checkpoints
+            if any((frame["column"] == column).any() for frame in checkpoints[name].values())
+        }
+        item_sets = {
+            (name, i): set(frame.loc[frame["column"] == column, "item"])
+            for name, frames in holders.items()
+            for i, frame in enumerate(frames)
+        }
+        first = next(iter(item_sets.values()))
+        for (name, _), other in item_sets.items():
+            if other != first:
+                only = sorted(first ^ other)[:5]
+                raise ValueError(f"{column}: {name} was scored on different prompts, e.g. {only}")
+        items = pd.Index(sorted(first))
+        item_idx = rng.integers(0, len(items), size=(n_resamples, len(items)))
+        for name, frames in holders.items():
+            scores = np.stack([_score_matrix(frame, column, items) for frame in frames])
+            if any(np.isnan(run).all() for run in scores):
+                raise Unscored(f"{column}: no scored sample in {name}")
+            means = _resampled_means(scores, seed_idx[name], item_idx, rng)
+            if np.isnan(means).any():
+                raise ValueError(
+                    f"{column}: a replicate drew only missing samples of {name}; too few scored samples"
+                )
+            draws[name][column] = means
+            observed[name][column] = _seed_mean(scores)
+    return Replicates(observed, draws)
+
+
+def _by_seed(runs: Runs) -> dict[int | None, pd.DataFrame]:
+    """A method's runs by training seed, for ``resample``: a bare frame is one run of no named seed.
+    Two methods with the same seeds (more than one) are then paired by seed, any others drawn apart."""
+    return {None: runs} if isinstance(runs, pd.DataFrame) else dict(runs)
+
+
+A, B = "the first method", "the second method"  # paired_bootstrap's two checkpoints, as errors name them
 
 
 def paired_bootstrap(
@@ -164,10 +235,10 @@ def paired_bootstrap(
 ) -> BootstrapResult:
     """Bootstrap Total Avg(a) - Total Avg(b) over training seeds, shared prompts and samples (module
     docstring). A method is one run or {training seed: run}; two with the same seeds pair by seed."""
-    runs_a, runs_b, paired = _paired_runs(a, b)
+    runs_a, runs_b = _by_seed(a), _by_seed(b)
     if not runs_a or not runs_b:
         raise ValueError("a method without any run")
-    runs = [*runs_a, *runs_b]
+    runs = [*runs_a.values(), *runs_b.values()]
     columns = sorted(set(runs[0]["column"]))
     for frame in runs[1:]:
         if set(frame["column"]) != set(columns):
@@ -176,30 +247,16 @@ def paired_bootstrap(
             )
     if n_resamples < 1 or not 0 < level < 1:
         raise ValueError(f"need n_resamples >= 1 and 0 < level < 1, got {n_resamples}, {level}")
-    rng = np.random.default_rng(seed)
-    seeds_a = _draw_seeds(rng, len(runs_a), n_resamples)
-    seeds_b = seeds_a if paired else _draw_seeds(rng, len(runs_b), n_resamples)
+    try:
+        rep = resample({A: runs_a, B: runs_b}, n_resamples=n_resamples, seed=seed)
+    except Unscored as e:
+        raise UndefinedTotal(f"{e}, so Total Avg is undefined") from None
     diffs = np.zeros(n_resamples)
     observed = 0.0
     for column in columns:
-        item_sets = [set(frame.loc[frame["column"] == column, "item"]) for frame in runs]
-        for other in item_sets[1:]:
-            if other != item_sets[0]:
-                only = sorted(item_sets[0] ^ other)[:5]
-                raise ValueError(f"{column}: the two methods were scored on different prompts, e.g. {only}")
-        items = pd.Index(sorted(item_sets[0]))
-        sa = np.stack([_score_matrix(frame, column, items) for frame in runs_a])
-        sb = np.stack([_score_matrix(frame, column, items) for frame in runs_b])
-        if any(np.isnan(run).all() for run in (*sa, *sb)):
-            raise UndefinedTotal(
-                f"{column}: no scored sample in one of the methods, so Total Avg is undefined"
-            )
-        item_idx = rng.integers(0, len(items), size=(n_resamples, len(items)))
-        diffs += _resampled_means(sa, seeds_a, item_idx, rng) - _resampled_means(sb, seeds_b, item_idx, rng)
-        observed += float(_seed_mean(sa) - _seed_mean(sb))
+        diffs += rep.draws[A][column] - rep.draws[B][column]
+        observed += float(rep.observed[A][column] - rep.observed[B][column])
     diffs /= len(columns)
-    if np.isnan(diffs).any():
-        raise ValueError("a replicate drew only missing samples for some benchmark; too few scored samples")
     tail = (1 - level) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
     return BootstrapResult(

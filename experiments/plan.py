@@ -28,6 +28,7 @@ from care_rl.training.cascade_plan import (
 from care_rl.training.stage_run import heldout_prompts
 from experiments import checkpoints as ck
 from experiments.adapter_surgery import edit_name
+from experiments.claims import claim_keys
 from experiments.evaluation import Evaluator
 from experiments.judge_adapter import (
     check_buildable,
@@ -51,7 +52,7 @@ ALIASES = {
     "surgery": ["table14"],
     "surgery-rank": ["surgery_rank"],  # beyond the paper: Table 14's top edit at k = 1, 2, 4, 8
 }
-SPECIAL = ("tables-expanded", "figures", "bootstrap", "order-sweep", "all")
+SPECIAL = ("tables-expanded", "figures", "bootstrap", "claims", "order-sweep", "all")
 # a table's own figure, drawn whenever the table is: Table 3's feasibility bars, Table 4's stage-wise
 # curves, Table 14's surgery bars, the rank sweep's retained gain against energy. `figures` draws
 # those of the paper's tables
@@ -69,6 +70,7 @@ class Work:
     tables: list[str] = field(default_factory=list)
     figures: bool = False
     bootstrap: bool = False
+    claims: bool = False
     order_sweep: bool = False
 
 
@@ -84,6 +86,8 @@ def expand(target: str, settings: ProfileSettings) -> Work:
         return Work(figures=True)
     if target == "bootstrap":
         return Work(bootstrap=True)
+    if target == "claims":
+        return Work(claims=True)
     if target == "order-sweep":
         return Work(order_sweep=True)
     if target == "all":
@@ -111,6 +115,8 @@ def required_keys(work: Work, seeds: ck.Seeds | None = None) -> list[str]:
     keys += [k for t in figure_tables(work) for k in table_keys(t, seeds)]
     if work.bootstrap:  # CARE-RL against every other row of Table 2 (experiments.bootstrap)
         keys += table_keys("table2", seeds)
+    if work.claims:  # the rows of Tables 3, 4, 5, 7 and the rank sweep the claims read (experiments.claims)
+        keys += claim_keys(seeds)
     return list(dict.fromkeys(keys))
 
 

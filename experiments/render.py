@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from care_rl.dacsp.checkpoint_surgery import ZeroUpdateError
 from care_rl.training.cascade_plan import load_method
 from experiments import checkpoints as ck
+from experiments import claims as cl
 from experiments import figures as fg
 from experiments import metrics as m
 from experiments.adapter_surgery import update_energy
@@ -96,6 +97,8 @@ class Renderer:
             paths += self.training_figures()
         if work.bootstrap:
             paths += self.bootstrap()
+        if work.claims:
+            paths += self.claims()
         if plan.sweep:
             paths += self.order_sweep(plan.sweep)
         return paths
@@ -211,6 +214,23 @@ class Renderer:
             formats={"p boot": ".3f"},
             run=self.stamp,
             compute=self.producer.compute(key for r in runs.values() for key in r.values()),
+        )
+
+    def claims(self) -> list[Path]:
+        """The four claims' statistics, intervals and verdicts (experiments.claims); claim 4's energy
+        shares from the adapters, as the rank sweep's table computes them."""
+        stats = cl.statistics(self.planner.seeds)
+        keys = [k for s in stats for k in s.keys]
+        energies = self.energies(load_spec("surgery_rank"))
+        table = cl.claims_table(stats, cl.load_available(self.dirs.results, keys), energies)
+        return cl.write_claims(
+            table,
+            self.profile.name,
+            self.profile.policy.name_or_path,
+            self.dirs.tables,
+            title=cl.caption(cl.N_RESAMPLES, cl.SEED, self.planner.seeds),
+            run=self.stamp,
+            compute=self.producer.compute(keys),
         )
 
     def order_sweep(self, jobs: Sequence[Job]) -> list[Path]:

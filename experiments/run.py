@@ -2,9 +2,10 @@
 
 Targets: table2 ... table14; aliases ood (table3), stagewise (table4), ablation-components (table5),
 judge-accuracy (table6), ablation-dacsp (table7), surgery (table14), tables-expanded (the appendix
-tables of the profile's model, experiments/runner.yaml); figures; bootstrap; order-sweep; surgery-rank
-(the top edit of Table 14 at k = 1, 2, 4, 8 against the energy it holds); all (every paper table,
-figure and the bootstrap; order-sweep and surgery-rank, beyond the paper, are separate).
+tables of the profile's model, experiments/runner.yaml); figures; bootstrap; claims (the four claims'
+statistics, intervals and verdicts, experiments.claims); order-sweep; surgery-rank (the top edit of
+Table 14 at k = 1, 2, 4, 8 against the energy it holds); all (every paper table, figure and the
+bootstrap; claims, order-sweep and surgery-rank, beyond the paper, are separate).
 
 Nothing before the plan is printed imports torch, TRL or matplotlib, so the plan (and a bad argument's
 error) comes in seconds.

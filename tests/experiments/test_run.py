@@ -303,6 +303,25 @@ def test_surgery_rank_end_to_end_measures_each_rows_energy(lean_profile, tmp_pat
 
 
 @pytest.mark.slow
+def test_make_claims_end_to_end(lean_profile, tmp_path):
+    """make claims PROFILE=smoke: every input produced, then one row per statistic with the rank
+    sweep's energies as claim 4's thresholds (a stage whose one step was skipped has no update: its
+    rows say so), and the provenance beside the table."""
+    import pandas as pd
+
+    from experiments import claims as cl
+
+    paths = run(lean_profile, "claims", dirs(tmp_path), echo=lambda _: None)
+    assert {p.name for p in paths} == {"claims.csv", "claims.tex", "claims.provenance.json"}
+    table = pd.read_csv(tmp_path / "tables" / "claims.csv")
+    assert len(table) == len(cl.statistics(None))
+    missing = table[table["verdict"] == cl.MISSING]
+    assert (missing["claim"] == 4).all() and missing["note"].str.startswith("missing: energy of").all()
+    with_energy = table[(table["claim"] == 4) & (table["verdict"] != cl.MISSING)]
+    assert with_energy["claimed"].str.endswith("(energy)").all()
+
+
+@pytest.mark.slow
 def test_all_targets_smoke(lean_profile, tmp_path):
     """make all PROFILE=smoke, in tmp dirs: every table and figure (minutes on a shared 2-core CPU)."""
     paths = run(lean_profile, "all", dirs(tmp_path))
