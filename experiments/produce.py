@@ -38,11 +38,6 @@ class Producer:
         self.trained: dict[tuple[str, tuple[str, ...] | None, int | None], list[CascadeStep]] = {}
         self.produced: dict[str, Job] = {}  # this run's result keys, for the compute provenance
 
-    def produce_all(self, plan: Plan) -> None:
-        """Build the judge adapter if the plan needs it, then produce and link every result key."""
-        self.prepare(plan)
-        self.link_all(plan)
-
     def prepare(self, plan: Plan) -> None:
         """Check the jobs, then build the judge adapter if the plan needs it: before any job's compute."""
         for job in plan.jobs:

@@ -9,6 +9,7 @@ library start-up.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -162,6 +163,11 @@ class StageRun(Strict):
         so is ``distill_after``, which changes what follows the stage, not the stage. The DACSP space
         changes only the weights of a stage that runs DACSP (the bank every stage writes holds both
         spaces), so it is keyed there only.
+
+        The training prompts are keyed by content (``prompts``: a digest of every prompt the stage's
+        domains select, with its gold answer or verifier arguments), not only by the data settings
+        that select them: regenerated stand-ins or a new dataset revision under the same settings are
+        other training data, and a stage trained on the old data must not be served for them.
         """
         uses_judge = any(r not in VERIFIABLE_REWARDS for r in self.rewards)
         dacsp = self.dacsp_spec(profile)
@@ -173,6 +179,7 @@ class StageRun(Strict):
             "generation_backend": profile.generation_backend,
             "lora": profile.lora.model_dump(mode="json"),
             "data": profile.data.model_dump(mode="json"),
+            "prompts": prompts_digest(self.domains, profile),
             "dapo": profile.dapo.model_dump(mode="json"),
             "dacsp": {
                 "tau": dacsp.tau,
@@ -206,6 +213,18 @@ class StageResult:
 def train_prompts(domain: str, profile: Profile) -> list[TrainPrompt]:
     """A domain's training prompts as the profile's data settings select them."""
     return load_train(domain, profile.data.source, profile.data.prompts_per_domain, profile.data.seed)
+
+
+def prompts_digest(domains: Sequence[str], profile: Profile) -> str:
+    """sha256 of the training prompts of ``domains`` (in order) as the profile selects them: every
+    field of every prompt (messages, gold answer, verifier arguments), so any change of the data a
+    stage trains on changes the stage's key."""
+    h = hashlib.sha256()
+    for domain in domains:
+        for prompt in train_prompts(domain, profile):
+            h.update(json.dumps(dataclasses.asdict(prompt), sort_keys=True).encode())
+            h.update(b"\n")
+    return h.hexdigest()
 
 
 def heldout_prompts(domain: str, profile: Profile, k: int) -> list[TrainPrompt]:

@@ -39,7 +39,7 @@ def forbid_compute(monkeypatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("compute started")
 
-    monkeypatch.setattr(Producer, "produce_all", forbidden)
+    monkeypatch.setattr(Producer, "prepare", forbidden)  # the first step of every run's compute
 
 
 def test_an_unwritable_output_fails_before_compute(tmp_path, monkeypatch, capsys):

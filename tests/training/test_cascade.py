@@ -180,3 +180,26 @@ def test_methods_are_data(train_profile):
 def test_dacsp_without_history_is_refused(train_profile, tmp_path):
     with pytest.raises(ConfigError, match="no earlier stage"):
         run_cascade(train_profile, [MATH_DACSP], services(Counter()), tmp_path, verbose=False)
+
+
+def test_keys_hash_the_training_data_not_only_its_settings(train_profile, monkeypatch):
+    """Regenerated stand-ins under the same data settings are other training data: a changed gold
+    answer changes the key of the stage that trains on it, and only of that stage."""
+    import dataclasses
+
+    from care_rl.training import stage_run
+
+    math = method_stages(load_method(method_path("math-only")))[0]
+    before = {run.name: stage_key(train_profile, run, None) for run in (IF, math)}
+    real = stage_run.train_prompts
+
+    def new_answer(domain, profile):
+        prompts = real(domain, profile)
+        if domain != "math":
+            return prompts
+        return [dataclasses.replace(prompts[0], answer=f"{prompts[0].answer}0"), *prompts[1:]]
+
+    monkeypatch.setattr(stage_run, "train_prompts", new_answer)
+    after = {run.name: stage_key(train_profile, run, None) for run in (IF, math)}
+    assert after[IF.name] == before[IF.name]
+    assert after[math.name] != before[math.name]

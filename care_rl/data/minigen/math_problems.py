@@ -1,8 +1,9 @@
-"""Math minis. Training (OpenR1-Math, AIME 1983-2024): one-digit word problems about people
-collecting things, and remainder problems as the 'hard' AIME stand-in. One digit because a 135M policy
-learns only from groups with a correct sample: SmolLM2-135M answers ~10% of one-digit word problems at
-temperature 1 (7 of 12 groups of 8 hold a correct answer), and under 1% of the earlier two-digit ones
-(GSM stood at 0). Evaluation (GSM8K, MATH-500, AIME 2025): different scenes and phrasings, each in its
+"""Math minis. Training (OpenR1-Math, AIME 1983-2024): one-digit sums and differences, half bare
+("What is 7 + 5?"), half word problems about people collecting things, and remainder problems as the
+'hard' AIME stand-in. A 135M policy learns only from groups with a correct sample: SmolLM2-135M at
+temperature 1 answers ~42% of bare one-digit sums, ~10% of one-digit word problems and under 1% of
+the earlier two-digit ones (GSM stood at 0); 32 steps of word problems alone did not move the math
+benchmarks (docs/results.md, feasibility). Evaluation (GSM8K, MATH-500, AIME 2025): different scenes and phrasings, each in its
 benchmark's style (GSM8K '#### N' answers with <<a+b=c>> calculator marks, MATH-500 LaTeX answers such
 as \\frac{1}{2})."""
 
@@ -23,6 +24,11 @@ OPENR1_SOURCES = ["olympiads", "cn_contest", "aops_forum", "amc_aime", "inequali
 def _openr1_problem(rng: random.Random) -> tuple[str, int, str]:
     name, item = rng.choice(TRAIN_NAMES), rng.choice(TRAIN_ITEMS)
     a, b = rng.randint(2, 9), rng.randint(1, 9)
+    if rng.random() < 0.5:  # a bare sum or difference: the part a 135M policy gets right often enough
+        if rng.random() < 0.5:
+            return f"What is {a} + {b}?", a + b, f"{a} + {b} = {a + b}"
+        a = rng.randint(b + 1, 12)
+        return f"What is {a} - {b}?", a - b, f"{a} - {b} = {a - b}"
     if rng.random() < 0.5:
         text = f"{name} has {a} {item}. {name} finds {b} more {item}. How many {item} does {name} have now?"
         return text, a + b, f"{a} + {b} = {a + b}"
