@@ -240,10 +240,19 @@ def test_seeded_runs_must_share_prompts_and_benchmarks(difficulty):
         paired_bootstrap({**a, 44: a[42][a[42]["column"] != "IFE"]}, b, n_resamples=10)
 
 
-def test_seed_keys_expand_table2s_seeded_rows():
+def test_seed_keys_expand_table2s_seeded_rows(monkeypatch):
+    from experiments import bootstrap
     from experiments.bootstrap import seed_keys
     from experiments.checkpoints import Seeds
+    from experiments.tables import load_spec
 
+    shipped = load_spec("table2")  # one seed per method, as the paper's Table 2
+    assert seed_keys(["care-rl/math", "mgs"], Seeds(42, (42, 43, 44))) == {
+        "care-rl/math": {42: "care-rl/math"},
+        "mgs": {42: "mgs"},
+    }
+    rows = [r.model_copy(update={"seeded": r.result in ("care-rl/math", "nvv/math")}) for r in shipped.rows]
+    monkeypatch.setattr(bootstrap, "load_spec", lambda name: shipped.model_copy(update={"rows": rows}))
     keys = seed_keys(["care-rl/math", "nvv/math", "mgs"], Seeds(42, (42, 43, 44)))
     assert keys["care-rl/math"] == {
         42: "care-rl/math",
