@@ -121,7 +121,7 @@ def test_a_replicate_trains_with_its_own_seed(smoke_profile, tmp_path, monkeypat
     monkeypatch.setattr(
         produce,
         "run_cascade_steps",
-        lambda profile, runs, root, verbose: seen.append(profile.dapo.seed) or [],
+        lambda profile, runs, root, verbose, wait=True: seen.append(profile.dapo.seed) or [],
     )
     planner = Planner(smoke_profile, dirs(tmp_path))
     producer = Producer(planner)
