@@ -215,16 +215,24 @@ def train_prompts(domain: str, profile: Profile) -> list[TrainPrompt]:
     return load_train(domain, profile.data.source, profile.data.prompts_per_domain, profile.data.seed)
 
 
+# prompts_digest per (domains, data settings) in this process: a plan keys every stage of every
+# cascade, and re-reading and re-serialising the same domain's prompts for each cost most of the plan
+_DIGESTS: dict[tuple[tuple[str, ...], str], str] = {}
+
+
 def prompts_digest(domains: Sequence[str], profile: Profile) -> str:
     """sha256 of the training prompts of ``domains`` (in order) as the profile selects them: every
     field of every prompt (messages, gold answer, verifier arguments), so any change of the data a
-    stage trains on changes the stage's key."""
-    h = hashlib.sha256()
-    for domain in domains:
-        for prompt in train_prompts(domain, profile):
-            h.update(json.dumps(dataclasses.asdict(prompt), sort_keys=True).encode())
-            h.update(b"\n")
-    return h.hexdigest()
+    stage trains on changes the stage's key. Computed once per process for the same selection."""
+    key = (tuple(domains), profile.data.model_dump_json())
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        for domain in domains:
+            for prompt in train_prompts(domain, profile):
+                h.update(json.dumps(dataclasses.asdict(prompt), sort_keys=True).encode())
+                h.update(b"\n")
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def heldout_prompts(domain: str, profile: Profile, k: int) -> list[TrainPrompt]:

@@ -200,6 +200,7 @@ def test_keys_hash_the_training_data_not_only_its_settings(train_profile, monkey
         return [dataclasses.replace(prompts[0], answer=f"{prompts[0].answer}0"), *prompts[1:]]
 
     monkeypatch.setattr(stage_run, "train_prompts", new_answer)
+    monkeypatch.setattr(stage_run, "_DIGESTS", {})  # the digests of this process's unchanged data
     after = {run.name: stage_key(train_profile, run, None) for run in (IF, math)}
     assert after[IF.name] == before[IF.name]
     assert after[math.name] != before[math.name]
