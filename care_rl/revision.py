@@ -9,15 +9,22 @@ from pathlib import Path
 
 from care_rl.config import REPO_ROOT
 
+# Rendered tables and figures: written by the code, not part of it. A run renders several artefacts in
+# turn, and a long run (make all) trains and evaluates after its first render, so counting its own
+# outputs as uncommitted changes would stamp everything after the first render "-dirty".
+OUTPUTS = ("tables", "figures")
+CODE_PATHSPEC = (".", *(f":(exclude){d}" for d in OUTPUTS))  # git pathspec: the tree minus the outputs
+
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
-    """HEAD's hash, suffixed ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """HEAD's hash, suffixed ``-dirty`` when tracked files outside ``OUTPUTS`` differ from it;
+    ``unknown`` outside git."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHSPEC],
             cwd=repo,
             capture_output=True,
             text=True,

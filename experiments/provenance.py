@@ -2,7 +2,8 @@
 LaTeX table can be traced back to a commit, a profile and a command without guessing.
 
 A run from a tree with uncommitted changes records ``<commit>-dirty`` and the sha256 of the diff
-against that commit (``git diff HEAD --binary``), so two dirty runs can at least be told apart; the
+against that commit (``git diff HEAD --binary``, the rendered tables and figures left out: a run's own
+renders do not make its code dirty, care_rl/revision.py), so two dirty runs can at least be told apart; the
 runner refuses to write committed locations from such a tree unless told to (``check_clean``).
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from care_rl.atomic import write_bytes_atomic
 from care_rl.config import REPO_ROOT, ConfigError
-from care_rl.revision import git_commit
+from care_rl.revision import CODE_PATHSPEC, git_commit
 
 DIRTY = "-dirty"  # care_rl.revision.git_commit's suffix for a tree with uncommitted changes
 
@@ -31,10 +32,11 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def diff_sha256(commit: str, repo: Path = REPO_ROOT) -> str | None:
-    """sha256 of the uncommitted changes of tracked files when ``commit`` is dirty, else None."""
+    """sha256 of the uncommitted changes of tracked files (outside the rendered outputs, as
+    ``git_commit`` counts them) when ``commit`` is dirty, else None."""
     if not commit.endswith(DIRTY):
         return None
-    diff = _git(repo, "diff", "HEAD", "--binary")
+    diff = _git(repo, "diff", "HEAD", "--binary", "--", *CODE_PATHSPEC)
     return hashlib.sha256(diff.stdout).hexdigest() if diff.returncode == 0 else None
 
 

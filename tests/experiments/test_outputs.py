@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from care_rl.config import ConfigError
+from care_rl.revision import git_commit
 from experiments.paths import REPO_ROOT
 from experiments.produce import Producer
 from experiments.provenance import RunStamp, check_clean, committed_location, diff_sha256, write_provenance
@@ -86,6 +87,31 @@ def test_a_dirty_tree_records_its_diff_and_may_not_write_committed_outputs(repo,
     (tmp_path / "t.csv").write_text("x\n")
     prov = write_provenance(tmp_path, "t", [tmp_path / "t.csv"], profile="p", model="m", date="d", run=stamp)
     assert f'"diff_sha256": "{first}"' in prov.read_text()
+
+
+def test_a_runs_own_renders_leave_its_code_clean(repo):
+    """A run renders its tables one after another (and make all trains after its first render): a
+    committed table it rewrote must not stamp the next artefact, stage or evaluation "-dirty"."""
+    (repo / "tables").mkdir()
+    (repo / "figures").mkdir()
+    (repo / "tables" / "t.csv").write_text("a\n")
+    (repo / "figures" / "f.png").write_bytes(b"\x89PNG")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "outputs")
+    head = git_commit(repo)
+    (repo / "tables" / "t.csv").write_text("b\n")  # the run's first render
+    (repo / "figures" / "f.png").write_bytes(b"\x89PNG2")
+    assert git_commit(repo) == head and not head.endswith("-dirty")
+    check_clean(git_commit(repo), [repo / "tables"], allow_dirty=False, repo=repo)
+    (repo / "code.py").write_text("x = 2\n")  # code is still code
+    assert git_commit(repo) == head + "-dirty"
+    code_diff = diff_sha256(head + "-dirty", repo)
+    (repo / "tables" / "t.csv").write_text("c\n")  # the diff's hash names the code's changes only
+    assert diff_sha256(head + "-dirty", repo) == code_diff
+    git(repo, "checkout", "--", "code.py")
+    (repo / "tables.py").write_text("")  # only the folders are outputs, not names that start alike
+    git(repo, "add", "tables.py")
+    assert git_commit(repo) == head + "-dirty"
 
 
 def test_the_runner_refuses_committed_tables_from_a_dirty_tree(tmp_path, monkeypatch, capsys):
