@@ -28,10 +28,9 @@ from typing import Protocol
 
 from care_rl import locks
 from care_rl.config import ConfigError, Profile, cache_dir
-from care_rl.training import distill, distributed
+from care_rl.training import distributed
 from care_rl.training.cascade_plan import check_heldout, plan, record_checkpoint, stage_key
-from care_rl.training.mopd import mopd_teachers
-from care_rl.training.stage import StageServices, run_stage
+from care_rl.training.services import StageServices
 from care_rl.training.stage_run import DISTILL, StageResult, StageRun, load_done
 
 
@@ -83,6 +82,11 @@ def _run_or_reuse(
             if done is None:
                 if verbose:
                     print(f"{label} {run.name}: training into {out_dir}", flush=True)
+                # The trainers (TRL, PEFT) are imported only when a stage trains: a cascade read from
+                # the cache, as in a warm re-render, does without them.
+                from care_rl.training import distill
+                from care_rl.training.stage import run_stage
+
                 if run.trainer == DISTILL:
                     done = distill.run_distill_stage(
                         profile, run, parent, out_dir, teachers=teachers or {}, key=key, services=services
@@ -117,6 +121,9 @@ class MopdDistillation:
         self.checkpoints: dict[str, StageResult] = {}
 
     def __call__(self, index: int, run: StageRun, result: StageResult) -> list[StageResult]:
+        from care_rl.training import distill
+        from care_rl.training.mopd import mopd_teachers
+
         trained = list(dict.fromkeys(d for r in self.runs[: index + 1] for d in r.domains))
         scores = distill.checkpoint_scores(self.profile, run, result, self.services)
         self.history.append(

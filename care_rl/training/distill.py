@@ -28,20 +28,16 @@ from care_rl.judges.factory import judge_adapter
 from care_rl.training.callbacks import ProgressPrinter, console_only_progress
 from care_rl.training.dapo import prompts_dataset
 from care_rl.training.mopd import MopdTrainer, load_teacher, mopd_config, stage_scores
+from care_rl.training.services import StageServices
 from care_rl.training.stage import (
-    DISTILL,
-    VERIFIABLE_REWARDS,
-    StageResult,
-    StageRun,
-    StageServices,
     begin_stage,
-    file_sha256,
     finish_stage,
     interference_monitor,
     load_bank,
     monitor_settings,
     policy_with_adapter,
 )
+from care_rl.training.stage_run import DISTILL, VERIFIABLE_REWARDS, StageResult, StageRun, file_sha256
 
 SCORES_DIR = "monitor_scores"  # inside a stage directory, outside its checksummed artefacts
 

@@ -19,8 +19,6 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ import yaml
 
 from care_rl.atomic import staged_dir, write_text_atomic
 from care_rl.config import ConfigError, Profile
-from care_rl.data.records import TrainPrompt
 from care_rl.revision import git_commit
 from care_rl.training import distributed
 from care_rl.training.dapo import (
@@ -41,55 +38,23 @@ from care_rl.training.dapo import (
 )
 from care_rl.training.mgs import MgsTrainer
 from care_rl.training.mixing import NaiveMixingTrainer
+from care_rl.training.services import StageServices
 from care_rl.training.stage_run import (
     DISTILL,
     DONE,
     MIX_TRAINERS,
-    VERIFIABLE_REWARDS,
     StageResult,
     StageRun,
     file_sha256,
-    heldout_prompts,
     load_done,
-    train_prompts,
 )
 
 log = logging.getLogger(__name__)
 
-RewardFunc = Callable[..., list[float | None]]
 # The RL trainers ``StageRun.options["trainer"]`` names (care_rl.training.stage_run.MIX_TRAINERS).
 RL_TRAINERS: dict[str, type[DapoTrainer]] = dict(
     zip(MIX_TRAINERS, (NaiveMixingTrainer, MgsTrainer), strict=True)
 )
-
-
-def build_reward(name: str, profile: Profile) -> RewardFunc:
-    """A verifier from the reward registry, or a chat reward (PA-GRM or a variant) on the profile's judge."""
-    from care_rl.rewards.registry import get_reward
-
-    if name in VERIFIABLE_REWARDS:
-        return get_reward(name)
-    try:
-        from care_rl.pagrm import make_chat_reward
-    except ImportError as e:
-        raise ConfigError(f"chat reward {name!r} needs care_rl.pagrm.make_chat_reward ({e})") from e
-    from care_rl.judges.factory import build_backend, pagrm_adapter
-
-    # The direct judge is the untrained base judge (the paper's w/o PA-GRM ablation); the protocol
-    # variants run on the PA-GRM-trained judge (the untrained one only where the profile says so).
-    adapter = None if name == "direct" else pagrm_adapter(profile)
-    backend = build_backend(profile.judge, tokenizer_spec=profile.tokenizer, adapter_path=adapter)
-    return make_chat_reward(name, backend)
-
-
-@dataclass
-class StageServices:
-    """Where prompts and rewards come from, plus extra callbacks; tests swap in scripted ones."""
-
-    load_prompts: Callable[[str, Profile], list[TrainPrompt]] = train_prompts
-    load_heldout: Callable[[str, Profile, int], list[TrainPrompt]] = heldout_prompts
-    build_reward: Callable[[str, Profile], RewardFunc] = build_reward
-    callbacks: list[Any] = field(default_factory=list)
 
 
 # --- atomic files and the DONE marker --------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_paper_profiles_read_the_adapter_that_pagrm_sft_writes(name):
 
 
 def test_no_adapter_is_refused_before_compute_naming_the_commands(tmp_path):
-    from care_rl.training.stage import build_reward
+    from care_rl.training.services import build_reward
     from experiments.judge_study import judge_for
     from experiments.run import run
     from experiments.runconfig import RunDirs

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import yaml
 
 from care_rl.config import ConfigError, load_profile
 from experiments import checkpoints as ck
-from experiments.paths import METHODS_DIR, PROFILES_DIR
+from experiments.paths import METHODS_DIR, PROFILES_DIR, REPO_ROOT
 from experiments.plan import TABLES, Planner, expand, figure_tables, required_keys, table_keys
 from experiments.produce import Producer
 from experiments.run import main, run
@@ -195,13 +197,13 @@ def test_table4_end_to_end_then_all_cached(lean_profile, stagewise, monkeypatch)
     assert (tmp_path / "results" / "nvv" / "math").resolve().name.startswith("smoke-stage-")
 
     # second run: nothing may train or evaluate
-    import care_rl.training.cascade as cascade
+    import care_rl.training.stage as stage
     import experiments.evaluation as evaluation
 
     def forbidden(*a, **k):
         raise AssertionError("a cached run trained or evaluated")
 
-    monkeypatch.setattr(cascade, "run_stage", forbidden)
+    monkeypatch.setattr(stage, "run_stage", forbidden)
     monkeypatch.setattr(evaluation, "evaluate_suite", forbidden)
     monkeypatch.setattr(evaluation, "build_generator", forbidden)
     before = tex.read_bytes()
@@ -348,3 +350,17 @@ def test_compute_of_a_distilled_checkpoint_names_its_rl_stage_too(smoke_profile,
     producer.trained[cascade.name] = [CascadeStep((rl, distilled))]
     parts = {p.name: p.wall_time_s for p in producer.stage_parts(cascade, 1)}
     assert parts == {f"stage rl-key ({first})": 30.0, "stage mopd-key (mopd:if)": 5.0}
+
+
+def test_a_warm_render_does_not_import_the_trainers():
+    """Rendering from the cache needs no trainer: the runner, its producer and renderer import neither
+    TRL nor PEFT nor transformers until a stage trains (a warm re-render took twice as long when they
+    did). A fresh interpreter, since this test process has imported them long ago."""
+    code = (
+        "import sys; import experiments.run, experiments.produce, experiments.render; "
+        "print(sorted(m for m in ('trl', 'peft', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from care_rl.config import ConfigError
-from care_rl.training import cascade, distill
+from care_rl.training import distill
+from care_rl.training import stage as stage_module
 from care_rl.training.cascade import plan, run_cascade, stage_key
 from care_rl.training.cascade_plan import MOPD_MONITOR_EVERY, MethodSpec, load_method, method_stages
 from care_rl.training.stage import StageResult, StageRun, StageServices, load_done, monitor_settings
@@ -130,7 +131,7 @@ def _fake_stages(monkeypatch, scores: dict[str, dict[str, float]]) -> list[tuple
         calls.append((run.name, parent.key, {d: t.key for d, t in teachers.items()}))
         return StageResult(key=key, dir=Path(out_dir), metrics={"wall_time_s": 0.0})
 
-    monkeypatch.setattr(cascade, "run_stage", fake_rl)
+    monkeypatch.setattr(stage_module, "run_stage", fake_rl)
     monkeypatch.setattr(distill, "run_distill_stage", fake_distill)
     monkeypatch.setattr(
         distill, "checkpoint_scores", lambda profile, run, result, services: scores[run.domains[0]]

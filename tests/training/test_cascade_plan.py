@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from care_rl.training import cascade, distill
+from care_rl.training import distill
+from care_rl.training import stage as stage_module
 from care_rl.training.cascade import run_cascade
 from care_rl.training.cascade_plan import load_method, method_stages, plan, stage_key
 from care_rl.training.stage import StageServices, write_done
@@ -35,7 +36,7 @@ def fake_training(monkeypatch, scores: dict[str, dict[str, float]]) -> list[str]
         calls.append(run.name)
         return done_stage(Path(out_dir), key)
 
-    monkeypatch.setattr(cascade, "run_stage", fake_rl)
+    monkeypatch.setattr(stage_module, "run_stage", fake_rl)
     monkeypatch.setattr(distill, "run_distill_stage", fake_distill)
     monkeypatch.setattr(
         distill, "checkpoint_scores", lambda profile, run, result, services: scores[run.domains[0]]

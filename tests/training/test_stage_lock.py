@@ -10,6 +10,7 @@ from pathlib import Path
 
 from care_rl.atomic import write_text_atomic
 from care_rl.training import cascade
+from care_rl.training import stage as stage_module
 from care_rl.training.stage import StageRun, write_done
 from care_rl.training.stage_run import ARTEFACTS, load_done
 
@@ -33,7 +34,7 @@ def test_two_processes_train_a_stage_once(train_profile, tmp_path, monkeypatch):
             f.write(f"{os.getpid()}\n")
         return load_done(Path(out_dir))
 
-    monkeypatch.setattr(cascade, "run_stage", fake_run_stage)
+    monkeypatch.setattr(stage_module, "run_stage", fake_run_stage)
 
     def child(i: int) -> None:
         def load_done_then_signal(out_dir):
