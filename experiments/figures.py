@@ -502,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--log", type=Path, help="trainer log JSONL (rewards) or DACSP telemetry JSONL (dacsp)"
     )
+    parser.add_argument(
+        "--stages",
+        type=Path,
+        nargs="+",
+        help="instead of --log: a cascade's stage folders in training order (rewards, dacsp), drawn "
+        "end to end as make figures draws the CARE-RL cascade",
+    )
     parser.add_argument("--key", default="rewards/{domain}/mean", help="reward key template (rewards)")
     parser.add_argument(
         "--method",
@@ -514,8 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = load_named_profile(args.profile, check_device=False)
         results = args.results or cache_dir() / "results" / profile.name
-        if args.figure in ("rewards", "dacsp") and args.log is None:
-            raise ConfigError(f"figure {args.figure!r} needs --log")
+        if args.figure in ("rewards", "dacsp") and (args.log is None) == (args.stages is None):
+            raise ConfigError(f"figure {args.figure!r} needs --log or --stages (one of them)")
         if args.figure in ("stagewise", "surgery", "feasibility"):
             from care_rl.training.cascade_plan import load_method
 
@@ -530,6 +537,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 draw = stagewise_figure if args.figure == "stagewise" else surgery_figure
                 fig = draw(frame, stds, order=order)
+        elif args.stages is not None:
+            from experiments.stage_logs import energy_rows, reward_rows  # it imports this module
+
+            missing = [str(d) for d in args.stages if not (d / "metrics.json").is_file()]
+            if missing:
+                raise ConfigError(f"--stages: not a finished stage folder (no metrics.json): {missing}")
+            if args.figure == "rewards":
+                fig = reward_curves_figure(reward_rows(args.stages), key=args.key)
+            else:
+                rows, _ = energy_rows(args.stages)
+                fig = dacsp_energy_figure(energy_frame(rows, "dacsp.jsonl of --stages"))
         elif args.figure == "rewards":
             fig = reward_curves_figure(read_jsonl(args.log), key=args.key)
         else:

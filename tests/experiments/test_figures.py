@@ -206,6 +206,37 @@ def test_rewards_from_fixture_stage_logs_in_training_order_with_visible_points(t
     saved(fig, "rewards", tmp_path)
 
 
+def test_cli_draws_a_cascade_end_to_end_from_its_stage_folders(tmp_path, capsys, monkeypatch):
+    """``--stages``: the DACSP telemetry of every stage, each stage's steps after the previous stage's
+    (as make figures draws the CARE-RL cascade), so a later stage's log is not drawn over the first's."""
+    from experiments import figures
+
+    stages = []
+    for i, steps in enumerate((3, 2)):
+        d = tmp_path / f"stage{i}"
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"global_step": steps}))
+        total = {"aligned": 0.01 * (i + 1), "opposing": 0.0, "orthogonal": 1 - 0.01 * (i + 1), "energy": 1.0}
+        records = [{"step": s, "layers": {}, "total": total} for s in range(1, steps + 1)]
+        (d / "dacsp.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        stages.append(d)
+    drawn = []
+    draw = figures.dacsp_energy_figure
+    monkeypatch.setattr(figures, "dacsp_energy_figure", lambda frame: drawn.append(frame) or draw(frame))
+    out = tmp_path / "out"
+    assert (
+        figures.main(["dacsp", "--profile", "smoke", "--stages", *map(str, stages), "--out", str(out)]) == 0
+    )
+    assert (out / "dacsp.png").is_file()
+    factor = drawn[0].loc["factor"]
+    assert list(factor.index) == [1, 2, 3, 4, 5]  # the second stage's steps 1-2 continue at 4-5
+    assert factor["aligned"].tolist() == pytest.approx([0.01, 0.01, 0.01, 0.02, 0.02])
+    assert figures.main(["dacsp", "--profile", "smoke", "--out", str(out)]) == 2
+    assert "needs --log or --stages" in capsys.readouterr().err
+    assert figures.main(["dacsp", "--profile", "smoke", "--stages", str(tmp_path), "--out", str(out)]) == 2
+    assert "no metrics.json" in capsys.readouterr().err
+
+
 def test_rewards_leave_out_a_domain_the_log_never_scored_and_say_so():
     """Smoke's random judge gives chat no reward: the log names the key with None (or NaN) only."""
     key = "rewards_by_domain/{domain}/mean"
