@@ -10,17 +10,19 @@ appended to ``state.log_history`` (and so reach the stage's logs.jsonl) as ``mon
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from care_rl.data.records import TrainPrompt
 
+if TYPE_CHECKING:
+    from care_rl.rewards.registry import RewardFunc  # annotations only
+
 log = logging.getLogger(__name__)
 
-RewardFunc = Callable[..., list[float | None]]
 REWARD_COLUMNS = ("domain", "id", "answer", "ground_truth", "reference")
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from care_rl.config import ConfigError, Profile
 from care_rl.data.records import TrainPrompt
 from care_rl.training.stage_run import VERIFIABLE_REWARDS, heldout_prompts, train_prompts
 
-RewardFunc = Callable[..., list[float | None]]
+if TYPE_CHECKING:
+    from care_rl.rewards.registry import RewardFunc  # annotations only
 
 
 def build_reward(name: str, profile: Profile) -> RewardFunc:
